@@ -1,0 +1,7 @@
+"""`python -m apercite_analytics` — the same as the `apercite-analytics` console script."""
+
+import sys
+
+from apercite_analytics.cli import main
+
+sys.exit(main())

@@ -1,0 +1,37 @@
+"""The errors a user can cause or meet; each carries one plain line meant for them.
+
+Anything that is *not* one of these is a bug in apercite-analytics and gets a traceback with -v.
+"""
+
+
+class AnalyticsError(Exception):
+    """Base: the message is shown to the user as is, on one line."""
+
+
+class ConfigError(AnalyticsError):
+    """The config file or the command line is wrong (exit status 2)."""
+
+
+class SourceError(AnalyticsError):
+    """A source (database, API) failed or answered something unusable."""
+
+
+class StoreError(AnalyticsError):
+    """The metric store cannot be used (unreachable, not migrated, write failed)."""
+
+
+def describe_db_error(exc: BaseException) -> str:
+    """The first line of what the database said, without SQLAlchemy's boilerplate."""
+    from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+
+    from apercite_analytics.redact import scrub
+
+    if isinstance(exc, DBAPIError) and exc.orig is not None:
+        text = str(exc.orig).strip()
+    elif isinstance(exc, SQLAlchemyError):
+        text = str(exc).split("\n")[0]
+        text = text.split(" (Background on this error")[0]
+    else:
+        text = str(exc) or type(exc).__name__
+    first = text.splitlines()[0] if text else type(exc).__name__
+    return scrub(first.strip())

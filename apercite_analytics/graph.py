@@ -1,0 +1,288 @@
+"""The only module that knows both sources and store: builds the Bonobo graph, runs it, judges it.
+
+    reader chains ──► records (SetFields) ──► normalize ──► hourly writer   (records with an hour)
+                                                         └─► daily writer    (records without)
+                                             without --write: ──► printer
+
+Nodes are plain callables. They ask for services by keyword-only parameter name (`sources`,
+`store`), which is how Bonobo injects them here; a node with a `close()` is closed, with the
+same services, when its input ends (writers flush their last batch there). A node that raises is
+counted (`err`) and reported in one line; the other chains go on. A run with any node error,
+any defunct node or any rejected value is a failed run.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import bonobo
+from bonobo.config import use
+from bonobo.execution import events
+from bonobo.execution.contexts.graph import GraphExecutionContext
+from bonobo.execution.contexts.node import NodeExecutionContext
+from bonobo.execution.strategies import ThreadPoolExecutorStrategy
+from bonobo.util import get_name
+
+from apercite_analytics import compat, runlog, store
+from apercite_analytics.config import Settings
+from apercite_analytics.errors import AnalyticsError, ConfigError
+from apercite_analytics.normalize import Normalizer
+from apercite_analytics.readers import available
+from apercite_analytics.redact import scrub
+from apercite_analytics.sources import Sources
+from apercite_analytics.window import Window, utcnow
+from apercite_analytics.writers.printer import TablePrinter
+from apercite_analytics.writers.upsert import MetricStore, UpsertWriter
+
+log = logging.getLogger("apercite_analytics")
+compat.apply()
+RECORD_FIELDS = ["dims", "metrics"]
+MAX_REJECTIONS_SHOWN = 20
+PROGRESS_EVERY = 10.0
+
+
+def select_readers(settings: Settings, names: Iterable[str]) -> list[str]:
+    """The readers to run: `all` means every configured one (saying which are skipped)."""
+    modules = available()
+    names = list(dict.fromkeys(names))
+    where = settings.path or "the config"
+    if "all" in names:
+        for name in sorted(set(modules) - set(settings.readers)):
+            log.info("%s: not configured (no [readers.%s] in %s), skipped", name, name, where)
+        chosen = [n for n in sorted(modules) if n in settings.readers]
+        if not chosen:
+            raise ConfigError(f"{where}: no reader is configured (add a [readers.<name>] section)")
+        return chosen
+    for name in names:
+        if name not in modules:
+            raise ConfigError(f"unknown reader {name!r} (known: {', '.join(sorted(modules))}, all)")
+        if name not in settings.readers:
+            raise ConfigError(f"reader {name!r} is not configured: {where} has no [readers.{name}] section")
+    return names
+
+
+def reader_chains(settings: Settings, readers: list[str], window: Window) -> dict[str, list]:
+    modules = available()
+    chains: dict[str, list] = {}
+    for name in readers:
+        if window.backfill and not modules[name].BACKFILL:
+            log.info("%s: reads current values only; --since/--until do not apply to it", name)
+        chains.update(modules[name].chains(settings.readers[name], window))
+    return chains
+
+
+def build_graph(
+    chains: dict[str, list], normalizer: Callable, sinks: list[Callable], services: Iterable[str]
+) -> bonobo.Graph:
+    """Wire the reader chains into normalize and the sinks; attach each node's services."""
+    services = set(services)
+    graph = bonobo.Graph()
+    graph.add_chain(bonobo.SetFields(RECORD_FIELDS), _input=None, _name="records")
+    graph.add_chain(normalizer, _input="records", _name="normalize")
+    for sink in sinks:
+        graph.add_chain(_with_services(sink, services), _input="normalize")
+    for nodes in chains.values():
+        graph.add_chain(*(_with_services(n, services) for n in nodes), _output="records")
+    return graph
+
+
+def _with_services(node: Callable, services: set[str]) -> Callable:
+    wanted = [
+        p.name
+        for p in inspect.signature(node).parameters.values()
+        if p.kind is inspect.Parameter.KEYWORD_ONLY and p.name in services
+    ]
+    return use(*wanted)(node) if wanted else node
+
+
+@dataclass
+class NodeStats:
+    name: str
+    read: int
+    wrote: int
+    errors: int
+    defunct: bool
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"node": self.name, "in": self.read, "out": self.wrote, "err": self.errors, "defunct": self.defunct}
+
+
+@dataclass
+class RunResult:
+    """What a run did, for the summary, the run log and the exit status."""
+
+    readers: list[str]
+    write: bool
+    nodes: list[NodeStats] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+    rejected: int = 0
+    written: dict[str, int] = field(default_factory=dict)
+    metrics_created: int = 0
+    printed: int = 0
+    seconds: float = 0.0
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures and not self.rejected and not any(n.errors or n.defunct for n in self.nodes)
+
+
+class Reporter:
+    """Collects node failures and rejected values; logs each failure and the first rejections."""
+
+    def __init__(self) -> None:
+        self.failures: list[str] = []
+        self._shown = 0
+        self._lock = threading.Lock()
+
+    def failed(self, node: str, exc: BaseException) -> None:
+        if isinstance(exc, AnalyticsError):
+            message = scrub(str(exc))
+        else:  # a bug or an error we did not foresee: keep the type, traceback with -v
+            message = scrub(f"{type(exc).__name__}: {exc}".splitlines()[0])
+            log.debug("%s: traceback", node, exc_info=exc)
+        with self._lock:
+            self.failures.append(f"{node}: {message}")
+        log.error("%s: %s", node, message)
+
+    def rejected(self, reason: str) -> None:
+        with self._lock:
+            self._shown += 1
+            shown = self._shown
+        if shown <= MAX_REJECTIONS_SHOWN:
+            log.warning("normalize: %s", scrub(reason))
+        elif shown == MAX_REJECTIONS_SHOWN + 1:
+            log.warning("normalize: more rejections not shown (the count is in the summary)")
+
+
+def _context_type(reporter: Reporter) -> type[GraphExecutionContext]:
+    """Bonobo contexts that report errors through `reporter` (one line, no traceback) and close nodes."""
+
+    class NodeContext(NodeExecutionContext):
+        _closed = False
+
+        def error(self, exc_info, *, level=logging.ERROR):
+            self.increment("err")
+            reporter.failed(get_name(self.wrapped), exc_info[1])
+
+        def fatal(self, exc_info, *, level=logging.CRITICAL):
+            self.increment("err")
+            self._defunct = True
+            reporter.failed(get_name(self.wrapped), exc_info[1])
+            self.input.shutdown()
+
+        def stop(self):
+            close = getattr(self.wrapped, "close", None)
+            if close is not None and self.started and not self._closed:
+                self._closed = True
+                try:
+                    close(**self.parent.services.kwargs_for(self.wrapped))
+                except Exception:  # noqa: BLE001 — reported like any node error
+                    self.fatal(sys.exc_info())
+            super().stop()
+
+    class GraphContext(GraphExecutionContext):
+        NodeExecutionContextType = NodeContext
+
+    return GraphContext
+
+
+class ProgressPlugin:
+    """A status line every PROGRESS_EVERY seconds on long runs (per node in/out/err)."""
+
+    def __init__(self, every: float = PROGRESS_EVERY):
+        self.every = every
+        self.last = time.monotonic()
+
+    def register(self, dispatcher):
+        dispatcher.add_listener(events.TICK, self.tick)
+
+    def unregister(self, dispatcher):
+        dispatcher.remove_listener(events.TICK, self.tick)
+
+    def tick(self, event):
+        if time.monotonic() - self.last >= self.every:
+            self.last = time.monotonic()
+            parts = [
+                f"{get_name(n.wrapped)} {n.statistics['in']}/{n.statistics['out']}/{n.statistics['err']}"
+                for n in event.context.nodes
+                if n.wrapped is not event.context.graph[0]
+            ]
+            log.info("progress (in/out/err): %s", ", ".join(parts))
+
+
+def execute(settings: Settings, readers: list[str], window: Window, *, write: bool, command: str = "") -> RunResult:
+    """Run the selected readers once: into the store with `write`, else printed."""
+    return run_chains(settings, reader_chains(settings, readers, window), readers, write=write, command=command)
+
+
+def run_chains(
+    settings: Settings, chains: dict[str, list], readers: list[str], *, write: bool, command: str = ""
+) -> RunResult:
+    """Run reader chains through normalize into the writers (or the printer) and judge the run."""
+    result = RunResult(readers=readers, write=write)
+    reporter = Reporter()
+    normalizer = Normalizer(on_reject=reporter.rejected)
+    sources = Sources(settings.sources)
+    services: dict[str, Any] = {"sources": sources}
+    engine = metric_store = run_id = None
+    started = time.monotonic()
+    try:
+        if write:
+            engine = store.open_engine(settings.store.url)
+            note = store.ensure_ready(engine)
+            if note:
+                log.info("%s", note)
+                result.notes.append(note)
+            metric_store = MetricStore(engine)
+            services["store"] = metric_store
+            sinks: list[Callable] = [
+                UpsertWriter("hourly", settings.store.batch_size),
+                UpsertWriter("daily", settings.store.batch_size),
+            ]
+            run_id = runlog.start(engine, command, readers, utcnow())
+        else:
+            sinks = [TablePrinter()]
+        graph = build_graph(chains, normalizer, sinks, services)
+        strategy = ThreadPoolExecutorStrategy(_context_type(reporter))
+        context = bonobo.run(graph, services=services, strategy=strategy, plugins=[ProgressPlugin()])
+        stats = [
+            NodeStats(get_name(n.wrapped), n.statistics["in"], n.statistics["out"], n.statistics["err"], n.defunct)
+            for n in context.nodes
+            if n.wrapped is not graph[0]
+        ]
+        result.nodes = stats[1 + len(sinks) :] + stats[: 1 + len(sinks)]  # readers, then normalize and sinks
+        for stats in result.nodes:
+            if stats.name == normalizer.__name__:
+                stats.errors = normalizer.rejected
+        result.failures = list(reporter.failures)
+        result.rejected = normalizer.rejected
+        if metric_store is not None:
+            result.written = dict(metric_store.written)
+            result.metrics_created = metric_store.created
+        if not write:
+            result.printed = sinks[0].lines
+        result.seconds = time.monotonic() - started
+        if run_id is not None:
+            runlog.finish(
+                engine,
+                run_id,
+                ok=result.ok,
+                hourly_rows=result.written.get("hourly_value", 0),
+                daily_rows=result.written.get("daily_value", 0),
+                rejected=result.rejected,
+                errors=result.failures,
+                nodes=[n.as_dict() for n in result.nodes],
+            )
+        return result
+    finally:
+        sources.close()
+        if engine is not None:
+            engine.dispose()

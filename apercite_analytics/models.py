@@ -1,0 +1,90 @@
+"""The metric store's tables (SQLAlchemy 2). Migrations in `migrations/` create exactly these."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    CheckConstraint,
+    Date,
+    DateTime,
+    Double,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    SmallInteger,
+    String,
+    Text,
+    func,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class Metric(Base):
+    """A metric name, resolved to a small integer id once per batch by the writers."""
+
+    __tablename__ = "metric"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), nullable=False, unique=True)
+    description: Mapped[str | None] = mapped_column(Text)
+    unit: Mapped[str | None] = mapped_column(String(50))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, server_default=func.now())
+
+
+class HourlyValue(Base):
+    """The value of a metric for the UTC hour [hour:00, hour+1:00) of `date`."""
+
+    __tablename__ = "hourly_value"
+    __table_args__ = (CheckConstraint("hour >= 0 AND hour <= 23", name="hour_range"),)
+
+    metric_id: Mapped[int] = mapped_column(ForeignKey("metric.id", ondelete="CASCADE"), primary_key=True)
+    date: Mapped[date] = mapped_column(Date, primary_key=True)
+    hour: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    value: Mapped[float] = mapped_column(Double, nullable=False)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+
+
+class DailyValue(Base):
+    """The value of a metric for the UTC day `date`."""
+
+    __tablename__ = "daily_value"
+
+    metric_id: Mapped[int] = mapped_column(ForeignKey("metric.id", ondelete="CASCADE"), primary_key=True)
+    date: Mapped[date] = mapped_column(Date, primary_key=True)
+    value: Mapped[float] = mapped_column(Double, nullable=False)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+
+
+class RunLog(Base):
+    """One row per `read --write` run: when, what, how it ended and what it wrote."""
+
+    __tablename__ = "run_log"
+    __table_args__ = (Index("ix_run_log_status_started_at", "status", "started_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    status: Mapped[str] = mapped_column(String(16), nullable=False)
+    command: Mapped[str] = mapped_column(Text, nullable=False)
+    readers: Mapped[str] = mapped_column(Text, nullable=False)
+    hourly_rows: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    daily_rows: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    rejected: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    errors: Mapped[str | None] = mapped_column(Text)
+    nodes: Mapped[Any | None] = mapped_column(JSON)

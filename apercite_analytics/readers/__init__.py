@@ -1,0 +1,30 @@
+"""Readers: one module per source, found by name, so adding a source is adding a module.
+
+Each reader module exports:
+
+* `Settings` — the frozen dataclass of its `[readers.<name>]` config section;
+* `check(settings, sources, where)` — cross-checks against the config, raising `ConfigError`;
+* `chains(settings, window)` — `{chain name: [node, …]}`; the first node takes no input, the last
+  yields `(dims, metrics)` records (see `normalize.py`). Nodes ask for services (`sources`) by
+  keyword-only parameter name;
+* `BACKFILL` — whether `--since/--until` mean anything to it.
+
+A reader knows its source and nothing about the store.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from functools import cache
+from types import ModuleType
+
+
+@cache
+def available() -> dict[str, ModuleType]:
+    """Every reader module in this package, by name."""
+    modules = {}
+    for info in pkgutil.iter_modules(__path__):
+        if not info.name.startswith("_"):
+            modules[info.name] = importlib.import_module(f"{__name__}.{info.name}")
+    return modules

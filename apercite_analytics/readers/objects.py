@@ -1,0 +1,95 @@
+"""`objects`: row counts of configured tables, as hourly gauges `objects.<name>.count`.
+
+A count is a point-in-time reading: it goes to the UTC hour in which it was taken, and later
+runs in the same hour rewrite it. Table names are identifiers, never SQL: they are checked
+against a strict pattern at config time and quoted by SQLAlchemy.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, select, table
+from sqlalchemy.exc import SQLAlchemyError
+
+from apercite_analytics.config import SourceSettings, check_name, check_source
+from apercite_analytics.errors import ConfigError, SourceError
+from apercite_analytics.readers._naming import name_part
+from apercite_analytics.window import Window, utcnow
+
+BACKFILL = False
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """`[readers.objects]`: `source` and `tables`, a list (`["users", "crm.accounts"]`) or a
+    table mapping metric names to tables (`{ customers = "crm.accounts" }`)."""
+
+    source: str
+    tables: list[str] | dict[str, str]
+
+
+def table_map(settings: Settings) -> dict[str, str]:
+    """Metric name part → table identifier (`crm.accounts` alone is named `accounts`)."""
+    if isinstance(settings.tables, dict):
+        return dict(settings.tables)
+    return {name_part(t.rsplit(".", 1)[-1]): t for t in settings.tables}
+
+
+def check(settings: Settings, sources: Mapping[str, SourceSettings], where: str) -> None:
+    check_source(settings.source, sources, f"{where}.source")
+    if not settings.tables:
+        raise ConfigError(f"{where}.tables: list at least one table")
+    for i, identifier in enumerate(settings.tables.values() if isinstance(settings.tables, dict) else settings.tables):
+        key = f"{where}.tables" + (f"[{i}]" if isinstance(settings.tables, list) else "")
+        parts = identifier.split(".")
+        if len(parts) > 2 or not all(_IDENTIFIER.match(p) for p in parts):
+            raise ConfigError(
+                f"{key}: {identifier!r} is not a table name (letters, digits, _; optionally schema.table)"
+            )
+    names = table_map(settings)
+    if isinstance(settings.tables, list) and len(names) != len(settings.tables):
+        raise ConfigError(f'{where}.tables: two tables give the same metric name; use a table of name = "table"')
+    for name in names:
+        check_name(name, f"{where}.tables.{name}")
+
+
+class CountRows:
+    """Counts the rows of each table in one source; a failing table does not stop the others."""
+
+    __name__ = "objects"
+
+    def __init__(self, source: str, tables: Mapping[str, str], clock: Callable[[], datetime] = utcnow):
+        self.source = source
+        self.tables = dict(tables)
+        self.clock = clock
+
+    def __call__(self, *, sources) -> Iterator[tuple[dict, dict]]:
+        counts: dict[str, int] = {}
+        failed: list[str] = []
+        try:
+            connection = sources.engine(self.source).connect()
+        except SQLAlchemyError as exc:
+            raise sources.error(self.source, exc, "connecting") from None
+        with connection:
+            for name, identifier in self.tables.items():
+                schema, _, table_name = identifier.rpartition(".")
+                query = select(func.count()).select_from(table(table_name, schema=schema or None))
+                try:
+                    counts[f"objects.{name}.count"] = connection.execute(query).scalar_one()
+                except SQLAlchemyError as exc:
+                    connection.rollback()
+                    failed.append(f"table {identifier!r}: {sources.error(self.source, exc)}")
+        observed = self.clock()
+        if counts:
+            yield {"date": observed.date(), "hour": observed.hour}, counts
+        if failed:
+            raise SourceError(f"{len(failed)} of {len(self.tables)} tables not counted: " + "; ".join(failed))
+
+
+def chains(settings: Settings, window: Window) -> dict[str, list]:
+    return {"objects": [CountRows(settings.source, table_map(settings))]}

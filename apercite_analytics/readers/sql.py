@@ -1,0 +1,206 @@
+"""`sql`: named queries that return a time column, optional dimension columns and value columns.
+
+This is how users add a business metric without writing Python:
+
+    [readers.sql.queries.signups]
+    source = "website"
+    sql = "SELECT date_trunc('hour', created_at) AS time, plan, count(*) AS count FROM users
+           WHERE created_at >= :since AND created_at < :until GROUP BY 1, 2"
+    dimensions = ["plan"]
+    metric = "app.signups.{plan}"          # → app.signups.free, app.signups.paid_plan, …
+
+`:since` and `:until` (UTC, aligned to the granularity) are bound when the query uses them: the
+trailing `lookback` window on a normal run (the current period included, rewritten later), the
+`--since/--until` range on a backfill. Source sessions run in UTC. Each query is its own chain,
+so a failing query does not stop the others. A query's rows are checked whole before any is
+passed on: a time not on a whole hour (or day), a duplicate, or two dimension values that map to
+one metric name fail that query with a message naming the row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any, Literal
+
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
+
+from apercite_analytics.config import SourceSettings, check_name, check_source
+from apercite_analytics.errors import ConfigError, SourceError
+from apercite_analytics.readers._naming import name_part, template_fields
+from apercite_analytics.window import DAY, HOUR, Window, floor_day, floor_hour, parse_duration, to_utc
+
+BACKFILL = True
+DEFAULT_LOOKBACK = {"hour": "3h", "day": "2d"}
+PARAMETERS = {"since", "until"}
+
+
+@dataclass(frozen=True)
+class Query:
+    """`[readers.sql.queries.<name>]`."""
+
+    sql: str
+    source: str | None = None
+    granularity: Literal["hour", "day"] = "hour"
+    time_column: str = "time"
+    dimensions: list[str] = field(default_factory=list)
+    values: list[str] = field(default_factory=list)
+    metric: str = "{query}.{column}"
+    lookback: str | None = None
+
+    @property
+    def step(self) -> timedelta:
+        return HOUR if self.granularity == "hour" else DAY
+
+    def lookback_delta(self, where: str = "lookback") -> timedelta:
+        return parse_duration(self.lookback or DEFAULT_LOOKBACK[self.granularity], where)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """`[readers.sql]`: a default `source` and the `queries` table."""
+
+    source: str | None = None
+    queries: dict[str, Query] = field(default_factory=dict)
+
+
+def check(settings: Settings, sources: Mapping[str, SourceSettings], where: str) -> None:
+    if settings.source is not None:
+        check_source(settings.source, sources, f"{where}.source")
+    if not settings.queries:
+        raise ConfigError(f"{where}.queries: define at least one query ([{where}.queries.<name>])")
+    for name, query in settings.queries.items():
+        key = f"{where}.queries.{name}"
+        check_name(name, key)
+        source = query.source or settings.source
+        if source is None:
+            raise ConfigError(f"{key}.source: missing (set it here or in [{where}])")
+        check_source(source, sources, f"{key}.source")
+        try:
+            used = set(text(query.sql).compile().params)
+        except Exception as exc:  # noqa: BLE001 — any parse failure is the user's SQL
+            raise ConfigError(f"{key}.sql: cannot be parsed: {exc}") from None
+        if used - PARAMETERS:
+            raise ConfigError(
+                f"{key}.sql: unknown parameter(s) {', '.join(':' + p for p in sorted(used - PARAMETERS))} "
+                "(only :since and :until are bound)"
+            )
+        template_fields(query.metric, {"query", "column", *query.dimensions}, f"{key}.metric")
+        query.lookback_delta(f"{key}.lookback")
+        taken = {query.time_column, *query.dimensions}
+        if len(taken) != len(query.dimensions) + 1 or taken & set(query.values):
+            raise ConfigError(f"{key}: time_column, dimensions and values must name different columns")
+
+
+class RunQuery:
+    """Runs one configured query and yields one record per period, with every metric of it."""
+
+    def __init__(self, name: str, query: Query, source: str, window: Window):
+        self.__name__ = f"sql.{name}"
+        self.name, self.query, self.source, self.window = name, query, source, window
+
+    def __call__(self, *, sources) -> Iterator[tuple[dict, dict]]:
+        engine = sources.engine(self.source)
+        start, end = self.window.range(self.query.lookback_delta(), self.query.step)
+        statement = text(self.query.sql)
+        used = set(statement.compile().params)
+        params = {k: _bind(v, engine.dialect.name) for k, v in (("since", start), ("until", end)) if k in used}
+        try:
+            with engine.connect() as connection:
+                result = connection.execute(statement, params)
+                columns = list(result.keys())
+                rows = result.fetchall()
+        except SQLAlchemyError as exc:
+            raise sources.error(self.source, exc, f"query {self.name!r}") from None
+        records = self.records(columns, rows)
+        for key in sorted(records):
+            yield _dims(key), records[key]
+
+    def records(self, columns: list[str], rows: list[Any]) -> dict[tuple, dict[str, Any]]:
+        """Group rows by period into `{period: {metric: value}}`, refusing anything ambiguous."""
+        q = self.query
+        missing = [c for c in ([q.time_column] if q.time_column else []) + q.dimensions + q.values if c not in columns]
+        if missing:
+            raise self.error(f"returned no column {', '.join(map(repr, missing))} (columns: {', '.join(columns)})")
+        value_columns = q.values or [c for c in columns if c != q.time_column and c not in q.dimensions]
+        if not value_columns:
+            raise self.error(f"returns no value column (columns: {', '.join(columns)})")
+        index = {c: i for i, c in enumerate(columns)}
+        records: dict[tuple, dict[str, Any]] = {}
+        origins: dict[tuple, tuple] = {}
+        observed = self.window.now
+        for number, row in enumerate(rows, start=1):
+            if q.time_column:
+                key = self.period(row[index[q.time_column]], number)
+            else:  # a point-in-time reading: the period it was observed in
+                key = (observed.date(), observed.hour) if q.granularity == "hour" else (observed.date(),)
+            dims = {d: row[index[d]] for d in q.dimensions}
+            parts = {d: name_part(v) for d, v in dims.items()}
+            metrics = records.setdefault(key, {})
+            for column in value_columns:
+                metric = q.metric.format(query=self.name, column=name_part(column), **parts)
+                origin = (column, *(dims.values()))
+                if metric in metrics:
+                    previous = origins[(key, metric)]
+                    what = (
+                        "duplicate row"
+                        if previous == origin
+                        else f"dimension values {previous[1:]} and {origin[1:]} both give"
+                    )
+                    raise self.error(f"row {number}: {what} {metric!r} at {_describe(key)}")
+                metrics[metric] = row[index[column]]
+                origins[(key, metric)] = origin
+        return records
+
+    def period(self, value: Any, number: int) -> tuple:
+        """The UTC (date, hour) or (date,) a time-column value stands for."""
+        moment: datetime
+        if isinstance(value, datetime):
+            moment = to_utc(value)
+        elif isinstance(value, date):
+            moment = datetime.combine(value, time(), UTC)
+        elif isinstance(value, str):
+            try:
+                moment = to_utc(datetime.fromisoformat(value.strip()))
+            except ValueError:
+                raise self.error(f"row {number}: time {value!r} is not a date or time") from None
+        else:
+            raise self.error(f"row {number}: time {value!r} is a {type(value).__name__}, not a date or time")
+        if self.query.granularity == "hour":
+            if moment != floor_hour(moment):
+                raise self.error(
+                    f"row {number}: time {moment:%Y-%m-%d %H:%M:%S} UTC is not on a whole hour (group by hour)"
+                )
+            return moment.date(), moment.hour
+        if moment != floor_day(moment):
+            raise self.error(f"row {number}: time {moment:%Y-%m-%d %H:%M:%S} UTC is not midnight UTC (group by day)")
+        return (moment.date(),)
+
+    def error(self, message: str) -> SourceError:
+        return SourceError(f"query {self.name!r}: {message}")
+
+
+def _bind(moment: datetime, dialect: str) -> Any:
+    """UTC bounds as each driver compares them correctly with the session in UTC."""
+    if dialect == "sqlite":
+        return moment.strftime("%Y-%m-%d %H:%M:%S")
+    if dialect in ("mysql", "mariadb"):
+        return moment.replace(tzinfo=None)
+    return moment
+
+
+def _dims(key: tuple) -> dict:
+    return {"date": key[0], "hour": key[1]} if len(key) == 2 else {"date": key[0]}
+
+
+def _describe(key: tuple) -> str:
+    return f"{key[0]} {key[1]:02d}:00 UTC" if len(key) == 2 else f"{key[0]}"
+
+
+def chains(settings: Settings, window: Window) -> dict[str, list]:
+    return {
+        f"sql.{name}": [RunQuery(name, query, query.source or settings.source or "", window)]
+        for name, query in settings.queries.items()
+    }

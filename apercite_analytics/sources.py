@@ -1,0 +1,88 @@
+"""The `sources` service: one lazily created SQLAlchemy engine per configured source database.
+
+Source sessions run in UTC (so `date_trunc`, `NOW()` and timestamp parameters mean UTC), with a
+connect timeout and a statement timeout; errors become one `SourceError` line naming the source
+and its URL without the password.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+
+from sqlalchemy import create_engine, event
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from apercite_analytics.config import SourceSettings
+from apercite_analytics.errors import SourceError, describe_db_error
+from apercite_analytics.redact import mask_url, scrub
+from apercite_analytics.urls import database_url
+
+
+class Sources:
+    """Engines by source name, created on first use and disposed by `close()`."""
+
+    def __init__(self, settings: Mapping[str, SourceSettings]):
+        self._settings = dict(settings)
+        self._engines: dict[str, Engine] = {}
+        self._lock = threading.Lock()
+
+    def names(self) -> list[str]:
+        return sorted(self._settings)
+
+    def describe(self, name: str) -> str:
+        """`source 'website' (postgresql://app:***@db/website)` for error messages."""
+        return f"source {name!r} ({mask_url(self._settings[name].url)})"
+
+    def engine(self, name: str) -> Engine:
+        with self._lock:
+            if name not in self._engines:
+                self._engines[name] = _create_engine(name, self._settings[name])
+            return self._engines[name]
+
+    def error(self, name: str, exc: BaseException, doing: str = "") -> SourceError:
+        """Turn a driver exception into one readable line naming the source."""
+        what = f"{self.describe(name)}: {doing + ': ' if doing else ''}{describe_db_error(exc)}"
+        return SourceError(scrub(what))
+
+    def close(self) -> None:
+        with self._lock:
+            for engine in self._engines.values():
+                engine.dispose()
+            self._engines.clear()
+
+
+def _create_engine(name: str, settings: SourceSettings) -> Engine:
+    url = database_url(settings.url)
+    backend = url.get_backend_name()
+    connect_args: dict = {}
+    if backend == "sqlite":
+        database = url.database or ""
+        if database and database != ":memory:" and not database.startswith("file:"):
+            if not Path(database).is_file():
+                raise SourceError(f"source {name!r}: SQLite file {database!r} does not exist")
+            # read-only: a typo must not create an empty database that then reads as zero rows
+            url = url.set(database=f"file:{Path(database).resolve()}", query={"mode": "ro", "uri": "true"})
+        connect_args["timeout"] = settings.connect_timeout
+    elif backend == "postgresql":
+        connect_args["connect_timeout"] = max(1, int(settings.connect_timeout))
+        statement_ms = int(settings.query_timeout * 1000)
+        connect_args["options"] = f"-c timezone=UTC -c statement_timeout={statement_ms}"
+    elif backend in ("mysql", "mariadb"):
+        connect_args["connect_timeout"] = max(1, int(settings.connect_timeout))
+        connect_args["read_timeout"] = max(1, int(settings.query_timeout))
+    try:
+        engine = create_engine(url, connect_args=connect_args, pool_pre_ping=True)
+    except (SQLAlchemyError, ImportError) as exc:
+        raise SourceError(f"source {name!r} ({mask_url(settings.url)}): {describe_db_error(exc)}") from None
+    if backend in ("mysql", "mariadb"):
+        event.listen(engine, "connect", _mysql_session_utc)
+    return engine
+
+
+def _mysql_session_utc(dbapi_connection, _record) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("SET time_zone = '+00:00'")
+    cursor.close()

@@ -1,0 +1,25 @@
+"""Database URLs as users write them, with the drivers we ship.
+
+`postgresql://` means psycopg2 (our dependency; SQLAlchemy 2.1 would otherwise pick psycopg 3),
+`mysql://` and `mariadb://` mean PyMySQL (the `mysql` extra). An explicit `+driver` is kept.
+"""
+
+from sqlalchemy.engine import URL, make_url
+
+DEFAULT_DRIVERS = {"postgresql": "postgresql+psycopg2", "mysql": "mysql+pymysql", "mariadb": "mariadb+pymysql"}
+
+
+def database_url(url: str | URL) -> URL:
+    parsed = make_url(url)
+    if parsed.drivername in DEFAULT_DRIVERS:
+        parsed = parsed.set(drivername=DEFAULT_DRIVERS[parsed.drivername])
+    return parsed
+
+
+def display_url(url: str | URL) -> str:
+    """The URL as the user wrote it (our default driver left out), password masked."""
+    parsed = make_url(url)
+    for plain, driver in DEFAULT_DRIVERS.items():
+        if parsed.drivername == driver:
+            parsed = parsed.set(drivername=plain)
+    return parsed.render_as_string(hide_password=True)
