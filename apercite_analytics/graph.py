@@ -109,9 +109,21 @@ class NodeStats:
     wrote: int
     errors: int
     defunct: bool
+    killed: bool = False
+
+    @property
+    def failed(self) -> bool:
+        return bool(self.errors or self.defunct or self.killed)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"node": self.name, "in": self.read, "out": self.wrote, "err": self.errors, "defunct": self.defunct}
+        return {
+            "node": self.name,
+            "in": self.read,
+            "out": self.wrote,
+            "err": self.errors,
+            "defunct": self.defunct,
+            "killed": self.killed,
+        }
 
 
 @dataclass
@@ -131,7 +143,7 @@ class RunResult:
 
     @property
     def ok(self) -> bool:
-        return not self.failures and not self.rejected and not any(n.errors or n.defunct for n in self.nodes)
+        return not self.failures and not self.rejected and not any(n.failed for n in self.nodes)
 
 
 class Reporter:
@@ -241,33 +253,45 @@ def run_chains(
             if note:
                 log.info("%s", note)
                 result.notes.append(note)
-            metric_store = MetricStore(engine)
-            services["store"] = metric_store
-            sinks: list[Callable] = [
-                UpsertWriter("hourly", settings.store.batch_size),
-                UpsertWriter("daily", settings.store.batch_size),
-            ]
+            metric_store = services["store"] = MetricStore(engine)
+            sinks: list[Callable] = [UpsertWriter(kind, settings.store.batch_size) for kind in ("hourly", "daily")]
             run_id = runlog.start(engine, command, readers, utcnow())
         else:
             sinks = [TablePrinter()]
         graph = build_graph(chains, normalizer, sinks, services)
         strategy = ThreadPoolExecutorStrategy(_context_type(reporter))
-        context = bonobo.run(graph, services=services, strategy=strategy, plugins=[ProgressPlugin()])
+        try:
+            context = bonobo.run(graph, services=services, strategy=strategy, plugins=[ProgressPlugin()])
+        except BaseException as exc:  # interrupted: the run log must not say "running" forever
+            if run_id is not None:
+                runlog.finish(
+                    engine,
+                    run_id,
+                    ok=False,
+                    hourly_rows=0,
+                    daily_rows=0,
+                    rejected=normalizer.rejected,
+                    errors=[*reporter.failures, f"run interrupted: {type(exc).__name__}"],
+                    nodes=[],
+                )
+            raise
         stats = [
-            NodeStats(get_name(n.wrapped), n.statistics["in"], n.statistics["out"], n.statistics["err"], n.defunct)
+            NodeStats(
+                get_name(n.wrapped), n.statistics["in"], n.statistics["out"], n.statistics["err"], n.defunct, n.killed
+            )
             for n in context.nodes
             if n.wrapped is not graph[0]
         ]
         result.nodes = stats[1 + len(sinks) :] + stats[: 1 + len(sinks)]  # readers, then normalize and sinks
-        for stats in result.nodes:
-            if stats.name == normalizer.__name__:
-                stats.errors = normalizer.rejected
+        for node in result.nodes:
+            if node.name == normalizer.__name__:
+                node.errors = normalizer.rejected
         result.failures = list(reporter.failures)
         result.rejected = normalizer.rejected
         if metric_store is not None:
             result.written = dict(metric_store.written)
             result.metrics_created = metric_store.created
-        if not write:
+        else:
             result.printed = sinks[0].lines
         result.seconds = time.monotonic() - started
         if run_id is not None:
@@ -275,8 +299,8 @@ def run_chains(
                 engine,
                 run_id,
                 ok=result.ok,
-                hourly_rows=result.written.get("hourly_value", 0),
-                daily_rows=result.written.get("daily_value", 0),
+                hourly_rows=result.written["hourly_value"],
+                daily_rows=result.written["daily_value"],
                 rejected=result.rejected,
                 errors=result.failures,
                 nodes=[n.as_dict() for n in result.nodes],

@@ -89,11 +89,15 @@ def check_dims(dims: Any, now: datetime) -> Dims:
 
 
 def describe(dims: Any) -> str:
-    if isinstance(dims, Mapping) and "hour" in dims:
-        return f"{dims.get('date')} {dims.get('hour')}h"
-    if isinstance(dims, Mapping):
+    """`2026-11-20 05:00` (hourly), `2026-11-20` (daily), for messages about a record."""
+    if not isinstance(dims, Mapping):
+        return repr(dims)
+    hour = dims.get("hour")
+    if "hour" not in dims:
         return f"{dims.get('date')}"
-    return repr(dims)
+    if isinstance(hour, int) and not isinstance(hour, bool) and 0 <= hour <= 23:
+        return f"{dims.get('date')} {hour:02d}:00"
+    return f"{dims.get('date')} hour {hour!r}"
 
 
 class Normalizer:

@@ -9,7 +9,7 @@ def render(result: RunResult) -> str:
     width = max([len("node"), *(len(n.name) for n in result.nodes)])
     lines = [f"{'node':<{width}}  {'in':>9}  {'out':>9}  {'err':>6}"]
     for node in result.nodes:
-        flag = "  defunct" if node.defunct else ""
+        flag = "  defunct" if node.defunct else "  killed" if node.killed else ""
         lines.append(f"{node.name:<{width}}  {node.read:>9}  {node.wrote:>9}  {node.errors:>6}{flag}")
     if result.write:
         hourly, daily = result.written.get("hourly_value", 0), result.written.get("daily_value", 0)
@@ -24,6 +24,8 @@ def render(result: RunResult) -> str:
         problems.append(f"{len(result.failures)} node error{'s' * (len(result.failures) != 1)}")
     if result.rejected:
         problems.append(f"{result.rejected} value{'s' * (result.rejected != 1)} rejected")
+    if any(n.killed for n in result.nodes):
+        problems.append("interrupted")
     verdict = "ok" if result.ok else "FAILED: " + ", ".join(problems or ["node errors"])
     lines.append(f"run {verdict} ({result.seconds:.1f} s, readers: {', '.join(result.readers)})")
     return "\n".join(lines)

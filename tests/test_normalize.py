@@ -53,7 +53,7 @@ def test_value_types_are_normalized():
 def test_bad_values_are_rejected_alone(value, reason):
     out, reasons, rejected = run([(HOUR, {"good.metric": 1, "bad.metric": value})])
     assert out == [(HOUR, {"good.metric": 1})]
-    assert reasons == [f"bad.metric at 2026-11-20 10h rejected: {reason}"]
+    assert reasons == [f"bad.metric at 2026-11-20 10:00 rejected: {reason}"]
     assert rejected == 1
 
 

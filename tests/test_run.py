@@ -196,13 +196,14 @@ def test_bad_records_are_rejected_by_name_and_the_rest_written(tmp_path, website
     assert result.rejected == 4 and not result.ok
     assert stored(store_url) == {("good.one", date(2026, 11, 20), 5): 1, ("good.two", date(2026, 11, 20), 6): 2.5}
     err = capsys.readouterr().err
-    assert "warning: normalize: nan.value at 2026-11-20 5h rejected: value nan is not finite" in err
-    assert "warning: normalize: string.value at 2026-11-20 5h rejected: value '12' is a str, not a number" in err
+    assert "warning: normalize: nan.value at 2026-11-20 05:00 rejected: value nan is not finite" in err
+    assert "warning: normalize: string.value at 2026-11-20 05:00 rejected: value '12' is a str, not a number" in err
     assert (
-        "warning: normalize: Bad Name at 2026-11-20 5h rejected: metric name 'Bad Name' is not dotted lowercase" in err
+        "warning: normalize: Bad Name at 2026-11-20 05:00 rejected: metric name 'Bad Name' is not dotted lowercase"
+        in err
     )
     assert (
-        "warning: normalize: record at 2026-11-20 24h rejected (1 value): dims hour 24 is not an integer from 0 to 23"
+        "warning: normalize: record at 2026-11-20 hour 24 rejected (1 value): dims hour 24 is not an integer from 0 to 23"
         in err
     )
     assert {n.name: n.errors for n in result.nodes}["normalize"] == 4
@@ -221,8 +222,8 @@ metric = "odd.{column}"
     assert values[("odd.fine", date(2026, 11, 20), 10)] == 7
     assert ("odd.label", date(2026, 11, 20), 10) not in values
     err = capsys.readouterr().err
-    assert "odd.label at 2026-11-20 10h rejected: value 'abc' is a str, not a number" in err
-    assert "odd.missing at 2026-11-20 10h rejected: value is NULL" in err
+    assert "odd.label at 2026-11-20 10:00 rejected: value 'abc' is a str, not a number" in err
+    assert "odd.missing at 2026-11-20 10:00 rejected: value is NULL" in err
     assert "run FAILED: 2 values rejected" in err
 
 
@@ -365,4 +366,4 @@ def test_run_log_nodes_are_json(tmp_path, website, sqlite_url):
     assert cli.main(["read", "all", "--write", "-q", "-c", str(cfg)]) == 0
     with sqlite3.connect(sqlite_url.removeprefix("sqlite:///")) as db:
         nodes = json.loads(db.execute("SELECT nodes FROM run_log").fetchone()[0])
-    assert {"node": "objects", "in": 1, "out": 1, "err": 0, "defunct": False} in nodes
+    assert {"node": "objects", "in": 1, "out": 1, "err": 0, "defunct": False, "killed": False} in nodes
