@@ -51,7 +51,7 @@ def check_value(value: Any) -> int | float:
             raise Rejected(f"value {value} is not finite")
         value = int(value) if value == value.to_integral_value() and abs(value) < _EXACT_INT else float(value)
     if not isinstance(value, Real):
-        raise Rejected(f"value {value!r} is a {type(value).__name__}, not a number")
+        raise Rejected(f"value {value!r} is not a number ({type(value).__name__})")
     if isinstance(value, Integral):
         value = int(value)
         if abs(value) < _EXACT_INT:

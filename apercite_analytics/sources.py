@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Mapping
 from pathlib import Path
+from urllib.parse import quote
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
@@ -64,7 +65,9 @@ def _create_engine(name: str, settings: SourceSettings) -> Engine:
             if not Path(database).is_file():
                 raise SourceError(f"source {name!r}: SQLite file {database!r} does not exist")
             # read-only: a typo must not create an empty database that then reads as zero rows
-            url = url.set(database=f"file:{Path(database).resolve()}", query={"mode": "ro", "uri": "true"})
+            # (percent-encoded: a '#' or '?' in the path must not end the file name)
+            path = quote(str(Path(database).resolve()), safe="/")
+            url = url.set(database=f"file:{path}", query={"mode": "ro", "uri": "true"})
         connect_args["timeout"] = settings.connect_timeout
     elif backend == "postgresql":
         connect_args["connect_timeout"] = max(1, int(settings.connect_timeout))

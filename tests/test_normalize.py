@@ -44,7 +44,7 @@ def test_value_types_are_normalized():
         (math.nan, "value nan is not finite"),
         (math.inf, "value inf is not finite"),
         (Decimal("NaN"), "value NaN is not finite"),
-        ("12", "value '12' is a str, not a number"),
+        ("12", "value '12' is not a number (str)"),
         (None, "value is NULL"),
         (True, "value True is a boolean, not a number"),
         (10**400, "value is too large for the store"),

@@ -82,11 +82,21 @@ def now_hour() -> tuple[date, int]:
     return now.date(), now.hour
 
 
+def gauge_hour(url: str, before: tuple[date, int]) -> tuple[date, int]:
+    """The hour the run stored its objects counts in: the run's start, between `before` and now."""
+    hours = {(key[1], key[2]) for key in stored(url) if key[0].startswith("objects.")}
+    assert len(hours) == 1, hours
+    [hour] = hours
+    assert before <= hour <= now_hour()
+    return hour
+
+
 def test_read_all_write_then_rerun_is_idempotent(tmp_path, website, store_url, capsys):
     cfg = make_config(tmp_path, store_url, website)
     argv = ["read", "all", "--write", "--config", str(cfg), "--since", "2026-11-20", "--until", "2026-11-21"]
+    before = now_hour()
     assert cli.main(argv) == 0
-    day, hour = now_hour()
+    day, hour = gauge_hour(store_url, before)
     expected = {
         ("objects.users.count", day, hour): 3,
         ("objects.projects.count", day, hour): 1,
@@ -131,11 +141,12 @@ metric = "app.users.{column}"
 
 def test_a_failing_reader_exits_1_and_the_others_are_written(tmp_path, website, store_url, capsys):
     cfg = make_config(tmp_path, store_url, website, tables='["users", "no_such_table"]')
+    before = now_hour()
     code = cli.main(
         ["read", "all", "--write", "-c", str(cfg), "--since", "2026-11-20T10:00", "--until", "2026-11-20T11:00"]
     )
     assert code == 1
-    day, hour = now_hour()
+    day, hour = gauge_hour(store_url, before)
     # the failing reader's good table and the other reader are written
     assert stored(store_url) == {("objects.users.count", day, hour): 3, ("app.signups", date(2026, 11, 20), 10): 2}
     err = capsys.readouterr().err
@@ -168,15 +179,17 @@ def test_a_raising_reader_chain_does_not_stop_the_others(tmp_path, website, pg_u
             "readers": {"objects": {"source": "website", "tables": ["users"]}},
         }
     )
-    chains = graph.reader_chains(settings, ["objects"], graph.Window.from_args(None, None))
+    chains = graph.reader_chains(settings, ["objects"], graph.Window(now=datetime(2026, 11, 20, 15, 30, tzinfo=UTC)))
     chains["exploding"] = [exploding]
     chains["crashing"] = [crashing]
     cli.setup_logging(0)
     result = graph.run_chains(settings, chains, ["objects", "exploding", "crashing"], write=True)
     assert not result.ok
     assert sorted(result.failures) == ["crashing: ZeroDivisionError: a bug", "exploding: the API said no"]
-    day, hour = now_hour()
-    assert stored(pg_url) == {("objects.users.count", day, hour): 3, ("boom.before", date(2026, 11, 20), 1): 1}
+    assert stored(pg_url) == {
+        ("objects.users.count", date(2026, 11, 20), 15): 3,
+        ("boom.before", date(2026, 11, 20), 1): 1,
+    }
     by_node = {n.name: n for n in result.nodes}
     assert (by_node["exploding"].wrote, by_node["exploding"].errors) == (1, 1)
     assert by_node["crashing"].errors == 1 and by_node["objects"].errors == 0
@@ -197,14 +210,14 @@ def test_bad_records_are_rejected_by_name_and_the_rest_written(tmp_path, website
     assert stored(store_url) == {("good.one", date(2026, 11, 20), 5): 1, ("good.two", date(2026, 11, 20), 6): 2.5}
     err = capsys.readouterr().err
     assert "warning: normalize: nan.value at 2026-11-20 05:00 rejected: value nan is not finite" in err
-    assert "warning: normalize: string.value at 2026-11-20 05:00 rejected: value '12' is a str, not a number" in err
+    assert "warning: normalize: string.value at 2026-11-20 05:00 rejected: value '12' is not a number (str)" in err
     assert (
         "warning: normalize: Bad Name at 2026-11-20 05:00 rejected: metric name 'Bad Name' is not dotted lowercase"
         in err
     )
     assert (
-        "warning: normalize: record at 2026-11-20 hour 24 rejected (1 value): dims hour 24 is not an integer from 0 to 23"
-        in err
+        "warning: normalize: record at 2026-11-20 hour 24 rejected (1 value): "
+        "dims hour 24 is not an integer from 0 to 23" in err
     )
     assert {n.name: n.errors for n in result.nodes}["normalize"] == 4
 
@@ -222,7 +235,7 @@ metric = "odd.{column}"
     assert values[("odd.fine", date(2026, 11, 20), 10)] == 7
     assert ("odd.label", date(2026, 11, 20), 10) not in values
     err = capsys.readouterr().err
-    assert "odd.label at 2026-11-20 10:00 rejected: value 'abc' is a str, not a number" in err
+    assert "odd.label at 2026-11-20 10:00 rejected: value 'abc' is not a number (str)" in err
     assert "odd.missing at 2026-11-20 10:00 rejected: value is NULL" in err
     assert "run FAILED: 2 values rejected" in err
 

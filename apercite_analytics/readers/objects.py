@@ -1,8 +1,9 @@
 """`objects`: row counts of configured tables, as hourly gauges `objects.<name>.count`.
 
-A count is a point-in-time reading: it goes to the UTC hour in which it was taken, and later
-runs in the same hour rewrite it. Table names are identifiers, never SQL: they are checked
-against a strict pattern at config time and quoted by SQLAlchemy.
+A count is a point-in-time reading: it goes to the UTC hour the run observed it in (the run's
+start, so every gauge of one run lands in the same hour), and later runs in that hour rewrite it.
+Table names are identifiers, never SQL: they are checked against a strict pattern at config time
+and quoted by SQLAlchemy.
 """
 
 from __future__ import annotations
@@ -44,8 +45,11 @@ def check(settings: Settings, sources: Mapping[str, SourceSettings], where: str)
     check_source(settings.source, sources, f"{where}.source")
     if not settings.tables:
         raise ConfigError(f"{where}.tables: list at least one table")
-    for i, identifier in enumerate(settings.tables.values() if isinstance(settings.tables, dict) else settings.tables):
-        key = f"{where}.tables" + (f"[{i}]" if isinstance(settings.tables, list) else "")
+    if isinstance(settings.tables, dict):
+        keyed = {f"{where}.tables.{name}": identifier for name, identifier in settings.tables.items()}
+    else:
+        keyed = {f"{where}.tables[{i}]": identifier for i, identifier in enumerate(settings.tables)}
+    for key, identifier in keyed.items():
         parts = identifier.split(".")
         if len(parts) > 2 or not all(_IDENTIFIER.match(p) for p in parts):
             raise ConfigError(
@@ -92,4 +96,4 @@ class CountRows:
 
 
 def chains(settings: Settings, window: Window) -> dict[str, list]:
-    return {"objects": [CountRows(settings.source, table_map(settings))]}
+    return {"objects": [CountRows(settings.source, table_map(settings), clock=lambda: window.now)]}

@@ -19,6 +19,7 @@ one metric name fail that query with a message naming the row.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
@@ -29,12 +30,14 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from apercite_analytics.config import SourceSettings, check_name, check_source
 from apercite_analytics.errors import ConfigError, SourceError
+from apercite_analytics.normalize import check_name as check_metric_name
 from apercite_analytics.readers._naming import name_part, template_fields
 from apercite_analytics.window import DAY, HOUR, Window, floor_day, floor_hour, parse_duration, to_utc
 
 BACKFILL = True
 DEFAULT_LOOKBACK = {"hour": "3h", "day": "2d"}
 PARAMETERS = {"since", "until"}
+_CAST_AFTER_PARAMETER = re.compile(r"(?<![:\w]):(since|until)::")
 
 
 @dataclass(frozen=True)
@@ -87,7 +90,21 @@ def check(settings: Settings, sources: Mapping[str, SourceSettings], where: str)
                 f"{key}.sql: unknown parameter(s) {', '.join(':' + p for p in sorted(used - PARAMETERS))} "
                 "(only :since and :until are bound)"
             )
-        template_fields(query.metric, {"query", "column", *query.dimensions}, f"{key}.metric")
+        if _CAST_AFTER_PARAMETER.search(query.sql):
+            raise ConfigError(
+                f"{key}.sql: `:since::type` is not read as a parameter; write CAST(:since AS type) instead"
+            )
+        reserved = {"query", "column"} & set(query.dimensions)
+        if reserved:
+            raise ConfigError(
+                f"{key}.dimensions: {', '.join(map(repr, sorted(reserved)))} is a template placeholder of its own; "
+                "rename the column in the query (… AS kind)"
+            )
+        fields = template_fields(query.metric, {"query", "column", *query.dimensions}, f"{key}.metric")
+        sample = query.metric.format(**dict.fromkeys(fields, "x"))
+        reason = check_metric_name(sample)
+        if reason:
+            raise ConfigError(f"{key}.metric: template {query.metric!r} gives names like {sample!r}: {reason}")
         query.lookback_delta(f"{key}.lookback")
         taken = {query.time_column, *query.dimensions}
         if len(taken) != len(query.dimensions) + 1 or taken & set(query.values):
@@ -106,7 +123,11 @@ class RunQuery:
         start, end = self.window.range(self.query.lookback_delta(), self.query.step)
         statement = text(self.query.sql)
         used = set(statement.compile().params)
-        params = {k: _bind(v, engine.dialect.name) for k, v in (("since", start), ("until", end)) if k in used}
+        params = {
+            k: _bind(v, engine.dialect.name, self.query.granularity)
+            for k, v in (("since", start), ("until", end))
+            if k in used
+        }
         try:
             with engine.connect() as connection:
                 result = connection.execute(statement, params)
@@ -143,13 +164,9 @@ class RunQuery:
                 metric = q.metric.format(query=self.name, column=name_part(column), **parts)
                 origin = (column, *(dims.values()))
                 if metric in metrics:
-                    previous = origins[(key, metric)]
-                    what = (
-                        "duplicate row"
-                        if previous == origin
-                        else f"dimension values {previous[1:]} and {origin[1:]} both give"
+                    raise self.error(
+                        f"row {number}: {_collision(origins[(key, metric)], origin)} {metric!r} at {_describe(key)}"
                     )
-                    raise self.error(f"row {number}: {what} {metric!r} at {_describe(key)}")
                 metrics[metric] = row[index[column]]
                 origins[(key, metric)] = origin
         return records
@@ -167,7 +184,7 @@ class RunQuery:
             except ValueError:
                 raise self.error(f"row {number}: time {value!r} is not a date or time") from None
         else:
-            raise self.error(f"row {number}: time {value!r} is a {type(value).__name__}, not a date or time")
+            raise self.error(f"row {number}: time {value!r} is not a date or time ({type(value).__name__})")
         if self.query.granularity == "hour":
             if moment != floor_hour(moment):
                 raise self.error(
@@ -182,13 +199,27 @@ class RunQuery:
         return SourceError(f"query {self.name!r}: {message}")
 
 
-def _bind(moment: datetime, dialect: str) -> Any:
-    """UTC bounds as each driver compares them correctly with the session in UTC."""
+def _bind(moment: datetime, dialect: str, granularity: str) -> Any:
+    """UTC bounds as each driver compares them correctly with the session in UTC.
+
+    SQLite compares text: `YYYY-MM-DD HH:MM:SS`, or `YYYY-MM-DD` for daily bounds, which sorts
+    right against both DATE text and timestamp text (a DATE `2026-11-20` sorts before
+    `2026-11-20 00:00:00`, so the longer form would drop the first day and keep the last).
+    """
     if dialect == "sqlite":
-        return moment.strftime("%Y-%m-%d %H:%M:%S")
+        return moment.strftime("%Y-%m-%d" if granularity == "day" else "%Y-%m-%d %H:%M:%S")
     if dialect in ("mysql", "mariadb"):
         return moment.replace(tzinfo=None)
     return moment
+
+
+def _collision(previous: tuple, origin: tuple) -> str:
+    """Why two values claim one metric name: a duplicate row, two dimension values or two columns."""
+    if previous == origin:
+        return "duplicate row"
+    if previous[0] != origin[0]:
+        return f"columns {previous[0]!r} and {origin[0]!r} both give (use {{column}} in the metric template)"
+    return f"dimension values {previous[1:]} and {origin[1:]} both give"
 
 
 def _dims(key: tuple) -> dict:
