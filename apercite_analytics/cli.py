@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import shlex
 import sys
 from pathlib import Path
@@ -94,7 +95,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     setup_logging(-1 if args.quiet else args.verbose)
     try:
-        return _dispatch(args, argv if argv is not None else sys.argv[1:])
+        code = _dispatch(args, argv if argv is not None else sys.argv[1:])
+        _flush_stdout()
+        return code
     except ConfigError as exc:
         log.error("%s", exc)
         return EXIT_USAGE
@@ -104,6 +107,14 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         log.error("interrupted")
         return 130
+
+
+def _flush_stdout() -> None:
+    """If stdout's reader left (`… | head`), say nothing more there instead of a traceback at exit."""
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 def _dispatch(args: argparse.Namespace, argv: list[str]) -> int:

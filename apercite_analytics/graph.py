@@ -45,6 +45,7 @@ log = logging.getLogger("apercite_analytics")
 compat.apply()
 RECORD_FIELDS = ["dims", "metrics"]
 MAX_REJECTIONS_SHOWN = 20
+MAX_ERRORS_SHOWN = 10  # per node: a node failing on every record must not flood the log
 PROGRESS_EVERY = 10.0
 
 
@@ -133,7 +134,8 @@ class RunResult:
     readers: list[str]
     write: bool
     nodes: list[NodeStats] = field(default_factory=list)
-    failures: list[str] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)  # the first errors of each node, as shown
+    errors: int = 0  # all node errors
     rejected: int = 0
     written: dict[str, int] = field(default_factory=dict)
     metrics_created: int = 0
@@ -143,7 +145,7 @@ class RunResult:
 
     @property
     def ok(self) -> bool:
-        return not self.failures and not self.rejected and not any(n.failed for n in self.nodes)
+        return not self.errors and not self.failures and not self.rejected and not any(n.failed for n in self.nodes)
 
 
 class Reporter:
@@ -151,18 +153,26 @@ class Reporter:
 
     def __init__(self) -> None:
         self.failures: list[str] = []
+        self.errors_by_node: dict[str, int] = {}
         self._shown = 0
         self._lock = threading.Lock()
 
     def failed(self, node: str, exc: BaseException) -> None:
+        """Record a node's error; the first MAX_ERRORS_SHOWN of each node are logged and kept."""
         if isinstance(exc, AnalyticsError):
             message = scrub(str(exc))
         else:  # a bug or an error we did not foresee: keep the type, traceback with -v
             message = scrub(f"{type(exc).__name__}: {exc}".splitlines()[0])
-            log.debug("%s: traceback", node, exc_info=exc)
         with self._lock:
-            self.failures.append(f"{node}: {message}")
-        log.error("%s: %s", node, message)
+            count = self.errors_by_node[node] = self.errors_by_node.get(node, 0) + 1
+            if count <= MAX_ERRORS_SHOWN:
+                self.failures.append(f"{node}: {message}")
+        if count <= MAX_ERRORS_SHOWN:
+            if not isinstance(exc, AnalyticsError):
+                log.debug("%s: traceback", node, exc_info=exc)
+            log.error("%s: %s", node, message)
+        elif count == MAX_ERRORS_SHOWN + 1:
+            log.error("%s: more errors not shown (the count is in the summary)", node)
 
     def rejected(self, reason: str) -> None:
         with self._lock:
@@ -209,8 +219,8 @@ def _context_type(reporter: Reporter) -> type[GraphExecutionContext]:
 class ProgressPlugin:
     """A status line every PROGRESS_EVERY seconds on long runs (per node in/out/err)."""
 
-    def __init__(self, every: float = PROGRESS_EVERY):
-        self.every = every
+    def __init__(self, every: float | None = None):
+        self.every = PROGRESS_EVERY if every is None else every
         self.last = time.monotonic()
 
     def register(self, dispatcher):
@@ -287,6 +297,7 @@ def run_chains(
             if node.name == normalizer.__name__:
                 node.errors = normalizer.rejected
         result.failures = list(reporter.failures)
+        result.errors = sum(reporter.errors_by_node.values())
         result.rejected = normalizer.rejected
         if metric_store is not None:
             result.written = dict(metric_store.written)

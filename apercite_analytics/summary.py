@@ -20,8 +20,8 @@ def render(result: RunResult) -> str:
     else:
         lines.append(f"printed {result.printed} values; nothing written (add --write to store them)")
     problems = []
-    if result.failures:
-        problems.append(f"{len(result.failures)} node error{'s' * (len(result.failures) != 1)}")
+    if result.errors:
+        problems.append(f"{result.errors} node error{'s' * (result.errors != 1)}")
     if result.rejected:
         problems.append(f"{result.rejected} value{'s' * (result.rejected != 1)} rejected")
     if any(n.killed for n in result.nodes):

@@ -85,3 +85,26 @@ def test_config_from_the_environment_variable(tmp_path):
     result = run("db", "upgrade", cwd=tmp_path, env={"APERCITE_CONFIG": str(tmp_path / "custom.toml")})
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "custom-store.db").is_file()
+
+
+def test_piping_into_head_is_quiet_and_succeeds(tmp_path):
+    """`read … | head` closes stdout early: no traceback, no error, exit 0."""
+    source = tmp_path / "big.db"
+    with sqlite3.connect(source) as db:
+        db.execute("CREATE TABLE t (h INTEGER, k INTEGER)")
+        db.executemany("INSERT INTO t VALUES (?, ?)", [(h, k) for h in range(24) for k in range(200)])
+    (tmp_path / "analytics.toml").write_text(f"""
+[sources.big]
+url = "sqlite:///{source}"
+[readers.sql.queries.big]
+source = "big"
+sql = "SELECT printf('2026-11-20 %02d:00:00', h) AS time, k, 1 AS n FROM t"
+dimensions = ["k"]
+metric = "big.{{k}}"
+""")
+    command = f"{sys.executable} -m apercite_analytics read sql | head -n 3; exit ${{PIPESTATUS[0]}}"
+    result = subprocess.run(["bash", "-c", command], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert len(result.stdout.splitlines()) == 3
+    assert "Traceback" not in result.stderr and "error" not in result.stderr
+    assert "run ok" in result.stderr

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import sqlite3
+import time
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -380,3 +381,37 @@ def test_run_log_nodes_are_json(tmp_path, website, sqlite_url):
     with sqlite3.connect(sqlite_url.removeprefix("sqlite:///")) as db:
         nodes = json.loads(db.execute("SELECT nodes FROM run_log").fetchone()[0])
     assert {"node": "objects", "in": 1, "out": 1, "err": 0, "defunct": False, "killed": False} in nodes
+
+
+def test_a_node_failing_on_every_record_does_not_flood_the_log(tmp_path, sqlite_url, capsys):
+    def many():
+        for hour in range(24):
+            yield {"date": date(2026, 11, 20), "hour": hour}, {"x": hour}
+
+    def picky(dims, metrics):
+        raise SourceError(f"cannot handle hour {dims['hour']}")
+
+    settings = config.parse({"store": {"url": sqlite_url}})
+    cli.setup_logging(0)
+    result = graph.run_chains(settings, {"many": [many, picky]}, ["many"], write=True)
+    assert result.errors == 24 and not result.ok
+    assert len(result.failures) == graph.MAX_ERRORS_SHOWN
+    err = capsys.readouterr().err
+    assert err.count("error: picky: cannot handle hour") == graph.MAX_ERRORS_SHOWN
+    assert err.count("error: picky: more errors not shown (the count is in the summary)") == 1
+    log = run_log(sqlite_url)[-1]
+    assert log.status == "failed" and len(log.errors.splitlines()) == graph.MAX_ERRORS_SHOWN
+
+
+def test_progress_lines_on_long_runs(sqlite_url, monkeypatch, capsys):
+    def slow():
+        time.sleep(0.8)
+        yield {"date": date(2026, 11, 20), "hour": 1}, {"slow.value": 1}
+
+    monkeypatch.setattr(graph, "PROGRESS_EVERY", 0.2)
+    cli.setup_logging(0)
+    result = graph.run_chains(config.parse({"store": {"url": sqlite_url}}), {"slow": [slow]}, ["slow"], write=True)
+    assert result.ok
+    progress = [line for line in capsys.readouterr().err.splitlines() if line.startswith("progress (in/out/err): ")]
+    assert progress, "a run longer than PROGRESS_EVERY reports progress"
+    assert "slow 1/0/0" in progress[0] and "normalize" in progress[0] and "hourly writer" in progress[0]

@@ -19,14 +19,20 @@ class TablePrinter:
     def __init__(self, out: TextIO | None = None):
         self.out = out
         self.lines = 0
+        self.reader_gone = False  # `read all | head`: the reader of stdout left, which is no error
         self._lock = threading.Lock()
 
     def __call__(self, dims: dict, metrics: dict) -> None:
         out = self.out or sys.stdout
         hour = f"{dims['hour']:02d}" if "hour" in dims else "--"
         with self._lock:
-            if not self.lines:
-                out.write(f"{'date':<10}  {'hour':>4}  {'metric':<48}  {'value':>14}\n")
-            for name in sorted(metrics):
-                out.write(f"{dims['date']!s:<10}  {hour:>4}  {name:<48}  {format_value(metrics[name]):>14}\n")
-                self.lines += 1
+            if self.reader_gone:
+                return
+            try:
+                if not self.lines:
+                    out.write(f"{'date':<10}  {'hour':>4}  {'metric':<48}  {'value':>14}\n")
+                for name in sorted(metrics):
+                    out.write(f"{dims['date']!s:<10}  {hour:>4}  {name:<48}  {format_value(metrics[name]):>14}\n")
+                    self.lines += 1
+            except BrokenPipeError:
+                self.reader_gone = True
