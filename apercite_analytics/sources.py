@@ -48,6 +48,12 @@ class Sources:
         what = f"{self.describe(name)}: {doing + ': ' if doing else ''}{describe_db_error(exc)}"
         return SourceError(scrub(what))
 
+    def __enter__(self) -> Sources:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
     def close(self) -> None:
         with self._lock:
             for engine in self._engines.values():

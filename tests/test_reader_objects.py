@@ -80,11 +80,8 @@ def count(url: str, tables, clock=None) -> list:
     clock = clock or fixed_clock()
     reader, source_settings = settings_for(url, tables)
     node = CountRows(reader.source, table_map(reader), clock=clock)
-    sources = Sources(source_settings)
-    try:
+    with Sources(source_settings) as sources:
         return list(node(sources=sources))
-    finally:
-        sources.close()
 
 
 def config_error(tables, sources=None, source: str = "app") -> str:
@@ -126,11 +123,8 @@ def test_chains_builds_one_counting_node(sqlite_url):
     [node] = chains["objects"]
     assert isinstance(node, CountRows)
     assert node.source == "app" and node.tables == {"users": "users", "order": "order"}
-    sources = Sources(source_settings)
-    try:
+    with Sources(source_settings) as sources:
         records = list(node(sources=sources))
-    finally:
-        sources.close()
     # the count goes to the hour the run observed it in: the window's `now`, as every gauge of the run
     assert records == [({"date": NOW.date(), "hour": NOW.hour}, {"objects.users.count": 2, "objects.order.count": 1})]
 
@@ -156,14 +150,11 @@ def test_clock_is_read_after_counting(sqlite_url):
 
     reader, source_settings = settings_for(sqlite_url, ["users"])
     node = CountRows("app", table_map(reader), clock=clock)
-    sources = Sources(source_settings)
-    try:
+    with Sources(source_settings) as sources:
         gen = node(sources=sources)
         assert calls == []  # a generator: nothing runs before the first record is asked for
         assert next(gen) == (HOUR_15, {"objects.users.count": 1})
         assert calls == [1]
-    finally:
-        sources.close()
 
 
 def test_list_and_mapping_forms_with_a_real_schema_on_postgresql(pg_url):
@@ -194,15 +185,12 @@ def test_missing_table_does_not_stop_the_others(source_url):
     seed(source_url, {"users": 3, "order": 2})
     reader, source_settings = settings_for(source_url, ["users", "missing_table", "order"])
     node = CountRows(reader.source, table_map(reader), clock=fixed_clock())
-    sources = Sources(source_settings)
-    try:
+    with Sources(source_settings) as sources:
         gen = node(sources=sources)
         # the table after the failing one is still counted (PostgreSQL: after a rollback of the failed one)
         assert next(gen) == (HOUR_15, {"objects.users.count": 3, "objects.order.count": 2})
         with pytest.raises(SourceError) as info:
             list(gen)
-    finally:
-        sources.close()
     message = str(info.value)
     assert message.startswith("1 of 3 tables not counted: table 'missing_table': source 'app' (")
     assert "missing_table" in message.split("): ", 1)[1]  # the database's own message names it too
@@ -212,13 +200,10 @@ def test_missing_table_does_not_stop_the_others(source_url):
 def test_only_missing_tables_yield_nothing_then_fail(sqlite_url):
     seed(sqlite_url, {"users": 1})
     reader, source_settings = settings_for(sqlite_url, ["nope", "gone"])
-    sources = Sources(source_settings)
-    try:
+    with Sources(source_settings) as sources:
         gen = CountRows("app", table_map(reader), clock=fixed_clock())(sources=sources)
         with pytest.raises(SourceError) as info:
             next(gen)
-    finally:
-        sources.close()
     assert str(info.value) == (
         "2 of 2 tables not counted: "
         f"table 'nope': source 'app' ({sqlite_url}): no such table: nope; "
@@ -229,12 +214,8 @@ def test_only_missing_tables_yield_nothing_then_fail(sqlite_url):
 def test_missing_sqlite_file_is_an_error_and_is_not_created(tmp_path):
     path = tmp_path / "typo.db"
     reader, source_settings = settings_for(f"sqlite:///{path}", ["users"])
-    sources = Sources(source_settings)
-    try:
-        with pytest.raises(SourceError) as info:
-            list(CountRows("app", table_map(reader), clock=fixed_clock())(sources=sources))
-    finally:
-        sources.close()
+    with Sources(source_settings) as sources, pytest.raises(SourceError) as info:
+        list(CountRows("app", table_map(reader), clock=fixed_clock())(sources=sources))
     assert str(info.value) == f"source 'app': SQLite file {str(path)!r} does not exist"
     assert not path.exists()
     assert list(tmp_path.iterdir()) == []
@@ -262,12 +243,9 @@ def test_unreachable_server_names_the_source_without_the_password():
     # port 1: connection refused at once
     url = "postgresql://postgres:s3cretpw@127.0.0.1:1/app"
     node = CountRows("app", {"users": "users"}, clock=fixed_clock())
-    sources = Sources({"app": SourceSettings(url=url, connect_timeout=2)})
-    try:
-        with pytest.raises(SourceError) as info:
-            list(node(sources=sources))
-    finally:
-        sources.close()
+    settings = {"app": SourceSettings(url=url, connect_timeout=2)}
+    with Sources(settings) as sources, pytest.raises(SourceError) as info:
+        list(node(sources=sources))
     message = str(info.value)
     assert message.startswith("source 'app' (postgresql://postgres:***@127.0.0.1:1/app): connecting: ")
     assert "s3cretpw" not in message

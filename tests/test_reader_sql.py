@@ -106,11 +106,8 @@ def configure(url: str, queries: dict, **section) -> tuple[sql.Settings, dict[st
 def read(url: str, queries: dict, window: Window = WINDOW, **section) -> dict[str, list]:
     """Every chain of the reader run to the end: `{chain name: [(dims, metrics), …]}`."""
     reader, source_settings = configure(url, queries, **section)
-    sources = Sources(source_settings)
-    try:
+    with Sources(source_settings) as sources:
         return {name: list(chain[-1](sources=sources)) for name, chain in sql.chains(reader, window).items()}
-    finally:
-        sources.close()
 
 
 def read_one(url: str, query: dict, window: Window = WINDOW, name: str = "signups") -> list:
@@ -121,12 +118,8 @@ def read_error(url: str, query: dict, window: Window = WINDOW, name: str = "sign
     """The SourceError a query fails with; no record may come out before it (rows are checked whole)."""
     reader, source_settings = configure(url, {name: query})
     [node] = sql.chains(reader, window)[f"sql.{name}"]
-    sources = Sources(source_settings)
-    try:
-        with pytest.raises(SourceError) as info:
-            next(node(sources=sources))
-    finally:
-        sources.close()
+    with Sources(source_settings) as sources, pytest.raises(SourceError) as info:
+        next(node(sources=sources))
     message = str(info.value)
     assert "\n" not in message
     return message
@@ -450,14 +443,11 @@ def test_each_query_is_a_chain_on_its_own_source(tmp_path):
     chains = sql.chains(settings.readers["sql"], WINDOW)
     assert list(chains) == ["sql.a", "sql.b"]
     assert [(n.__name__, n.source) for [n] in chains.values()] == [("sql.a", "app"), ("sql.b", "crm")]
-    sources = Sources(settings.sources)
-    try:
+    with Sources(settings.sources) as sources:
         assert {name: list(node(sources=sources)) for name, [node] in chains.items()} == {
             "sql.a": [(hour(NOV20, 14), {"a.count": 1})],
             "sql.b": [(hour(NOV20, 14), {"b.count": 2})],
         }
-    finally:
-        sources.close()
 
 
 def test_point_in_time_query_goes_to_the_window_hour(sqlite_source):
@@ -610,12 +600,8 @@ def test_unregistered_password_is_masked_too(pg_url):
     url = make_url(pg_url).set(password="an0therpw").render_as_string(hide_password=False)
     reader, _ = configure("sqlite:///unused.db", {"broken": {"sql": "SELECT nope FROM nowhere"}})
     [node] = sql.chains(reader, WINDOW)["sql.broken"]
-    sources = Sources({"app": SourceSettings(url=url)})
-    try:
-        with pytest.raises(SourceError) as info:
-            list(node(sources=sources))
-    finally:
-        sources.close()
+    with Sources({"app": SourceSettings(url=url)}) as sources, pytest.raises(SourceError) as info:
+        list(node(sources=sources))
     assert str(info.value).startswith("source 'app' (postgresql://postgres:***@127.0.0.1:5432/")
     assert "query 'broken': relation \"nowhere\" does not exist" in str(info.value)
     assert "an0therpw" not in str(info.value)
@@ -784,12 +770,9 @@ def test_a_dimension_named_like_a_placeholder(sqlite_source):
         assert str(exc).startswith("readers.sql.queries.signups.dimensions")
         return
     [node] = sql.chains(reader, WINDOW)["sql.signups"]
-    sources = Sources(source_settings)
-    try:  # the other: accepted, then it must run (or fail as a SourceError), never crash
-        with contextlib.suppress(SourceError):
-            list(node(sources=sources))
-    finally:
-        sources.close()
+    # the other: accepted, then it must run (or fail as a SourceError), never crash
+    with Sources(source_settings) as sources, contextlib.suppress(SourceError):
+        list(node(sources=sources))
 
 
 # ── name_part ────────────────────────────────────────────────────────────────────────────────
@@ -826,8 +809,5 @@ def test_run_query_is_a_plain_callable(sqlite_source):
     reader, source_settings = configure(sqlite_source.url, {"signups": {"sql": hourly("sqlite")}})
     node = RunQuery("signups", reader.queries["signups"], "app", WINDOW)
     assert node.__name__ == "sql.signups"
-    sources = Sources(source_settings)
-    try:
+    with Sources(source_settings) as sources:
         assert list(node(sources=sources)) == [(hour(NOV20, 13), {"signups.count": 1})]
-    finally:
-        sources.close()

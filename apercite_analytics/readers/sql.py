@@ -81,34 +81,42 @@ def check(settings: Settings, sources: Mapping[str, SourceSettings], where: str)
         if source is None:
             raise ConfigError(f"{key}.source: missing (set it here or in [{where}])")
         check_source(source, sources, f"{key}.source")
-        try:
-            used = set(text(query.sql).compile().params)
-        except Exception as exc:  # noqa: BLE001 — any parse failure is the user's SQL
-            raise ConfigError(f"{key}.sql: cannot be parsed: {exc}") from None
-        if used - PARAMETERS:
-            raise ConfigError(
-                f"{key}.sql: unknown parameter(s) {', '.join(':' + p for p in sorted(used - PARAMETERS))} "
-                "(only :since and :until are bound)"
-            )
-        if _CAST_AFTER_PARAMETER.search(query.sql):
-            raise ConfigError(
-                f"{key}.sql: `:since::type` is not read as a parameter; write CAST(:since AS type) instead"
-            )
-        reserved = {"query", "column"} & set(query.dimensions)
-        if reserved:
-            raise ConfigError(
-                f"{key}.dimensions: {', '.join(map(repr, sorted(reserved)))} is a template placeholder of its own; "
-                "rename the column in the query (… AS kind)"
-            )
-        fields = template_fields(query.metric, {"query", "column", *query.dimensions}, f"{key}.metric")
-        sample = query.metric.format(**dict.fromkeys(fields, "x"))
-        reason = check_metric_name(sample)
-        if reason:
-            raise ConfigError(f"{key}.metric: template {query.metric!r} gives names like {sample!r}: {reason}")
+        _check_sql(query.sql, f"{key}.sql")
+        _check_columns(query, key)
         query.lookback_delta(f"{key}.lookback")
-        taken = {query.time_column, *query.dimensions}
-        if len(taken) != len(query.dimensions) + 1 or taken & set(query.values):
-            raise ConfigError(f"{key}: time_column, dimensions and values must name different columns")
+
+
+def _check_sql(sql: str, key: str) -> None:
+    """Only :since and :until may be bound, and a `::cast` right after one hides it."""
+    try:
+        used = set(text(sql).compile().params)
+    except Exception as exc:  # noqa: BLE001 — any parse failure is the user's SQL
+        raise ConfigError(f"{key}: cannot be parsed: {exc}") from None
+    if used - PARAMETERS:
+        raise ConfigError(
+            f"{key}: unknown parameter(s) {', '.join(':' + p for p in sorted(used - PARAMETERS))} "
+            "(only :since and :until are bound)"
+        )
+    if _CAST_AFTER_PARAMETER.search(sql):
+        raise ConfigError(f"{key}: `:since::type` is not read as a parameter; write CAST(:since AS type) instead")
+
+
+def _check_columns(query: Query, key: str) -> None:
+    """Distinct column roles, and a metric template that gives valid names."""
+    taken = {query.time_column, *query.dimensions}
+    if len(taken) != len(query.dimensions) + 1 or taken & set(query.values):
+        raise ConfigError(f"{key}: time_column, dimensions and values must name different columns")
+    reserved = {"query", "column"} & set(query.dimensions)
+    if reserved:
+        raise ConfigError(
+            f"{key}.dimensions: {', '.join(map(repr, sorted(reserved)))} is a template placeholder of its own; "
+            "rename the column in the query (… AS kind)"
+        )
+    fields = template_fields(query.metric, {"query", "column", *query.dimensions}, f"{key}.metric")
+    sample = query.metric.format(**dict.fromkeys(fields, "x"))
+    reason = check_metric_name(sample)
+    if reason:
+        raise ConfigError(f"{key}.metric: template {query.metric!r} gives names like {sample!r}: {reason}")
 
 
 class RunQuery:
