@@ -145,7 +145,7 @@ class RunResult:
 
     @property
     def ok(self) -> bool:
-        return not self.errors and not self.failures and not self.rejected and not any(n.failed for n in self.nodes)
+        return not self.errors and not self.rejected and not any(n.failed for n in self.nodes)
 
 
 class Reporter:
@@ -278,8 +278,8 @@ def run_chains(
                     engine,
                     run_id,
                     ok=False,
-                    hourly_rows=0,
-                    daily_rows=0,
+                    hourly_rows=metric_store.written["hourly_value"],
+                    daily_rows=metric_store.written["daily_value"],
                     rejected=normalizer.rejected,
                     errors=[*reporter.failures, f"run interrupted: {type(exc).__name__}"],
                     nodes=[],
