@@ -5,10 +5,13 @@
                                              without --write: ──► printer
 
 Nodes are plain callables. They ask for services by keyword-only parameter name (`sources`,
-`store`), which is how Bonobo injects them here; a node with a `close()` is closed, with the
+`store`, `state`), which is how Bonobo injects them here; a node with a `close()` is closed, with the
 same services, when its input ends (writers flush their last batch there). A node that raises is
 counted (`err`) and reported in one line; the other chains go on. A run with any node error,
 any defunct node or any rejected value is a failed run.
+
+Reader watermarks (`state.py`) proposed during the run are committed after the graph ended, only
+if the writers had no error and only for readers whose chain had none.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from apercite_analytics.normalize import Normalizer
 from apercite_analytics.readers import available
 from apercite_analytics.redact import scrub
 from apercite_analytics.sources import Sources
+from apercite_analytics.state import Watermarks
 from apercite_analytics.window import Window, utcnow
 from apercite_analytics.writers.printer import TablePrinter
 from apercite_analytics.writers.upsert import MetricStore, UpsertWriter
@@ -103,6 +107,11 @@ def _with_services(node: Callable, services: set[str]) -> Callable:
     return use(*wanted)(node) if wanted else node
 
 
+def reader_of(chain: str) -> str:
+    """Chains are named `<reader>` or `<reader>.<part>`."""
+    return chain.split(".", 1)[0]
+
+
 @dataclass
 class NodeStats:
     name: str
@@ -111,6 +120,7 @@ class NodeStats:
     errors: int
     defunct: bool
     killed: bool = False
+    chain: str | None = None  # None for normalize and the sinks
 
     @property
     def failed(self) -> bool:
@@ -142,6 +152,23 @@ class RunResult:
     printed: int = 0
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
+    watermarks_moved: int = 0
+
+    def reader_status(self) -> dict[str, tuple[bool, int, int]]:
+        """Per reader: (ok, records out of its chain, errors in its chain)."""
+        status: dict[str, tuple[bool, int, int]] = {r: (True, 0, 0) for r in self.readers}
+        last: dict[str, NodeStats] = {}
+        for node in self.nodes:
+            if node.chain is None:
+                continue
+            reader = reader_of(node.chain)
+            ok, records, errors = status.get(reader, (True, 0, 0))
+            status[reader] = (ok and not node.failed, records, errors + node.errors)
+            last[node.chain] = node
+        for chain, node in last.items():
+            ok, records, errors = status[reader_of(chain)]
+            status[reader_of(chain)] = (ok, records + node.wrote, errors)
+        return status
 
     @property
     def ok(self) -> bool:
@@ -253,7 +280,7 @@ def run_chains(
     reporter = Reporter()
     normalizer = Normalizer(on_reject=reporter.rejected)
     sources = Sources(settings.sources)
-    services: dict[str, Any] = {"sources": sources}
+    services: dict[str, Any] = {"sources": sources, "state": Watermarks()}
     engine = metric_store = run_id = None
     started = time.monotonic()
     try:
@@ -264,6 +291,7 @@ def run_chains(
                 log.info("%s", note)
                 result.notes.append(note)
             metric_store = services["store"] = MetricStore(engine)
+            services["state"] = Watermarks.load(engine)
             sinks: list[Callable] = [UpsertWriter(kind, settings.store.batch_size) for kind in ("hourly", "daily")]
             run_id = runlog.start(engine, command, readers, utcnow())
         else:
@@ -285,9 +313,16 @@ def run_chains(
                     nodes=[],
                 )
             raise
+        chain_of = {id(node): name for name, nodes in chains.items() for node in nodes}
         stats = [
             NodeStats(
-                get_name(n.wrapped), n.statistics["in"], n.statistics["out"], n.statistics["err"], n.defunct, n.killed
+                get_name(n.wrapped),
+                n.statistics["in"],
+                n.statistics["out"],
+                n.statistics["err"],
+                n.defunct,
+                n.killed,
+                chain_of.get(id(n.wrapped)),
             )
             for n in context.nodes
             if n.wrapped is not graph[0]
@@ -304,6 +339,9 @@ def run_chains(
             result.metrics_created = metric_store.created
         else:
             result.printed = sinks[0].lines
+        if write and not any(n.failed for n in result.nodes if n.chain is None and n.name != normalizer.__name__):
+            done = {reader for reader, (ok, _, _) in result.reader_status().items() if ok}
+            result.watermarks_moved = services["state"].commit(engine, done)
         result.seconds = time.monotonic() - started
         if run_id is not None:
             runlog.finish(
@@ -315,6 +353,7 @@ def run_chains(
                 rejected=result.rejected,
                 errors=result.failures,
                 nodes=[n.as_dict() for n in result.nodes],
+                readers=result.reader_status(),
             )
         return result
     finally:

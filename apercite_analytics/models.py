@@ -88,3 +88,29 @@ class RunLog(Base):
     rejected: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     errors: Mapped[str | None] = mapped_column(Text)
     nodes: Mapped[Any | None] = mapped_column(JSON)
+
+
+class ReaderState(Base):
+    """What a reader has completed: for each of its keys (a query, a table), the end of the last
+    hour whose values are committed. Advanced only after the writers committed (see `state.py`)."""
+
+    __tablename__ = "reader_state"
+
+    reader: Mapped[str] = mapped_column(String(100), primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    watermark: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+
+
+class RunReader(Base):
+    """Per run and reader: how its chain ended (for 'last successful run per reader')."""
+
+    __tablename__ = "run_reader"
+    __table_args__ = (Index("ix_run_reader_reader_status_run_id", "reader", "status", "run_id"),)
+
+    run_id: Mapped[int] = mapped_column(ForeignKey("run_log.id", ondelete="CASCADE"), primary_key=True)
+    reader: Mapped[str] = mapped_column(String(100), primary_key=True)
+    status: Mapped[str] = mapped_column(String(16), nullable=False)
+    records: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    errors: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    finished_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)

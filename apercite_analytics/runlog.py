@@ -10,7 +10,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from apercite_analytics.errors import StoreError, describe_db_error
-from apercite_analytics.models import RunLog
+from apercite_analytics.models import RunLog, RunReader
 from apercite_analytics.store import describe
 
 
@@ -43,14 +43,32 @@ def finish(
     rejected: int,
     errors: list[str],
     nodes: list[dict[str, Any]],
+    readers: dict[str, tuple[bool, int, int]] | None = None,
 ) -> None:
+    """Close the run's row; `readers` maps each reader to (ok, records, errors) for `run_reader`."""
     try:
+        now = datetime.now(UTC)
         with engine.begin() as connection:
+            if readers:
+                connection.execute(
+                    insert(RunReader),
+                    [
+                        {
+                            "run_id": run_id,
+                            "reader": reader,
+                            "status": "ok" if reader_ok else "failed",
+                            "records": records,
+                            "errors": errors,
+                            "finished_at": now,
+                        }
+                        for reader, (reader_ok, records, errors) in sorted(readers.items())
+                    ],
+                )
             connection.execute(
                 update(RunLog)
                 .where(RunLog.id == run_id)
                 .values(
-                    finished_at=datetime.now(UTC),
+                    finished_at=now,
                     status="ok" if ok else "failed",
                     hourly_rows=hourly_rows,
                     daily_rows=daily_rows,

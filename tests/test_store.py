@@ -63,9 +63,10 @@ def test_ensure_ready_initialises_an_empty_store_only(store_url):
     assert note and "initialised an empty store" in note
     assert store.ensure_ready(engine) is None
     with engine.begin() as connection:
-        connection.execute(text("UPDATE alembic_version SET version_num = '0000'"))
+        connection.execute(text("UPDATE alembic_version SET version_num = '0001'"))
+    head = store.head_revision()
     with pytest.raises(
-        StoreError, match=r"is at revision 0000, this version needs 0001: run `apercite-analytics db upgrade`"
+        StoreError, match=rf"is at revision 0001, this version needs {head}: run `apercite-analytics db upgrade`"
     ):
         store.ensure_ready(engine)
     engine.dispose()

@@ -1,0 +1,88 @@
+"""Reader watermarks: committed only after the writers succeed, per healthy reader, never backwards."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+from sqlalchemy import select
+
+from apercite_analytics import cli, config, graph, store
+from apercite_analytics.errors import SourceError
+from apercite_analytics.models import ReaderState, RunReader
+from apercite_analytics.state import Watermarks
+
+T0 = datetime(2026, 11, 20, 10, tzinfo=UTC)
+T1 = datetime(2026, 11, 20, 12, tzinfo=UTC)
+
+
+def marks(engine) -> dict:
+    with engine.connect() as connection:
+        rows = connection.execute(select(ReaderState.reader, ReaderState.key, ReaderState.watermark)).all()
+    return {(r, k): (m if m.tzinfo else m.replace(tzinfo=UTC)) for r, k, m in rows}
+
+
+def test_commit_keeps_the_latest_and_never_moves_back(store_engine):
+    first = Watermarks()
+    first.advance("prometheus", "qps", T1)
+    first.advance("prometheus", "qps", T0)  # an earlier proposal in the same run does not win
+    first.advance("events", "signup", T0)
+    assert first.commit(store_engine, {"prometheus", "events"}) == 2
+    assert marks(store_engine) == {("prometheus", "qps"): T1, ("events", "signup"): T0}
+
+    loaded = Watermarks.load(store_engine)
+    assert loaded.get("prometheus", "qps") == T1 and loaded.get("prometheus", "other") is None
+    loaded.advance("prometheus", "qps", T0)  # a backfill of older hours
+    loaded.advance("events", "signup", T1)
+    assert loaded.commit(store_engine, {"prometheus"}) == 0  # events not among the healthy readers
+    assert marks(store_engine) == {("prometheus", "qps"): T1, ("events", "signup"): T0}
+
+
+def _chain(reader: str, key: str, until: datetime, fail: bool = False):
+    def node(*, state):
+        assert state.get(reader, key) in (None, T0)
+        yield {"date": date(2026, 11, 20), "hour": 10}, {f"{reader}.value": 1}
+        if fail:
+            raise SourceError(f"{reader} broke")
+        state.advance(reader, key, until)
+
+    node.__name__ = reader
+    return [node]
+
+
+def test_run_commits_watermarks_of_healthy_readers_only(store_url):
+    settings = config.parse({"store": {"url": store_url}})
+    cli.setup_logging(-1)
+    chains = {"good": _chain("good", "k", T1), "bad": _chain("bad", "k", T1, fail=True)}
+    result = graph.run_chains(settings, chains, ["good", "bad"], write=True)
+    assert not result.ok and result.watermarks_moved == 1
+    engine = store.open_engine(store_url)
+    try:
+        assert marks(engine) == {("good", "k"): T1}
+        with engine.connect() as connection:
+            rows = connection.execute(select(RunReader.reader, RunReader.status, RunReader.records, RunReader.errors))
+            assert sorted(rows) == [("bad", "failed", 1, 1), ("good", "ok", 1, 0)]
+    finally:
+        engine.dispose()
+
+
+def test_dry_run_commits_nothing(store_engine, store_url):
+    settings = config.parse({"store": {"url": store_url}})
+    cli.setup_logging(-1)
+    result = graph.run_chains(settings, {"good": _chain("good", "k", T1)}, ["good"], write=False)
+    assert result.ok and result.watermarks_moved == 0
+    assert marks(store_engine) == {}
+
+
+def test_writer_failure_commits_nothing(store_url):
+    settings = config.parse({"store": {"url": store_url}})
+    cli.setup_logging(-1)
+    engine = store.open_engine(store_url)
+    store.upgrade(engine)
+    with engine.begin() as connection:  # make every value write fail: the hour check rejects nothing, so drop the table
+        connection.exec_driver_sql("DROP TABLE hourly_value")
+    try:
+        result = graph.run_chains(settings, {"good": _chain("good", "k", T1)}, ["good"], write=True)
+        assert not result.ok and result.watermarks_moved == 0
+        assert marks(engine) == {}
+    finally:
+        engine.dispose()
