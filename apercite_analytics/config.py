@@ -36,11 +36,26 @@ class StoreSettings:
 
     url: str = DEFAULT_STORE_URL
     batch_size: int = 5000
+    lock_wait: float = 60.0  # seconds a run waits for another run of the same reader to finish
 
     def check(self, where: str) -> None:
         if not 1 <= self.batch_size <= 1_000_000:
             raise ConfigError(f"{where}.batch_size: must be between 1 and 1000000, got {self.batch_size}")
+        if not 0 <= self.lock_wait <= 86400:
+            raise ConfigError(f"{where}.lock_wait: must be between 0 and 86400 seconds, got {self.lock_wait}")
         check_url(self.url, f"{where}.url")
+
+
+@dataclass(frozen=True)
+class MonitoringSettings:
+    """The job's own metrics (`[monitoring]`): into the store, and as a Prometheus textfile."""
+
+    store: bool = True  # etl.* hourly values in the metric store
+    textfile: str | None = None  # e.g. /var/lib/prometheus/node-exporter/apercite.prom
+
+    def check(self, where: str) -> None:
+        if self.textfile is not None and not self.textfile.endswith(".prom"):
+            raise ConfigError(f"{where}.textfile: node_exporter only reads files ending in .prom")
 
 
 @dataclass(frozen=True)
@@ -50,12 +65,15 @@ class SourceSettings:
     url: str
     connect_timeout: float = 10.0
     query_timeout: float = 300.0
+    retries: int = 2  # for transient errors only (connection lost, deadlock, server restarting)
 
     def check(self, where: str) -> None:
         check_url(self.url, f"{where}.url")
         for name in ("connect_timeout", "query_timeout"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{where}.{name}: must be a positive number of seconds")
+        if not 0 <= self.retries <= 10:
+            raise ConfigError(f"{where}.retries: must be between 0 and 10, got {self.retries}")
 
 
 @dataclass(frozen=True)
@@ -64,6 +82,7 @@ class Settings:
 
     path: Path | None = None
     store: StoreSettings = field(default_factory=StoreSettings)
+    monitoring: MonitoringSettings = field(default_factory=MonitoringSettings)
     sources: dict[str, SourceSettings] = field(default_factory=dict)
     readers: dict[str, Any] = field(default_factory=dict)
 
@@ -118,12 +137,16 @@ def load(cli_path: str | None = None, *, required: bool = True) -> Settings:
 def parse(raw: Mapping[str, Any], *, path: Path | None = None, environ: Mapping[str, str] | None = None) -> Settings:
     """Validate an already-decoded TOML document (errors name the dotted key, not the file)."""
     raw = interpolate(raw, os.environ if environ is None else environ)
-    known = {"store", "sources", "readers"}
+    known = {"store", "monitoring", "sources", "readers"}
     for key in raw:
         if key not in known:
             raise ConfigError(f"{key}: unknown section (known: {', '.join(sorted(known))})")
     store = parse_dataclass(StoreSettings, raw.get("store", {}), "store")
     store.check("store")
+    monitoring = parse_dataclass(MonitoringSettings, raw.get("monitoring", {}), "monitoring")
+    monitoring.check("monitoring")
+    if monitoring.textfile and path is not None:
+        monitoring = dataclasses.replace(monitoring, textfile=str(path.parent / monitoring.textfile))
     sources = convert(dict[str, SourceSettings], raw.get("sources", {}), "sources")
     for name, source in sources.items():
         check_name(name, f"sources.{name}")
@@ -146,7 +169,7 @@ def parse(raw: Mapping[str, Any], *, path: Path | None = None, environ: Mapping[
 
     for url in [store.url, *(s.url for s in sources.values())]:
         register_url(url)
-    return Settings(path=path, store=store, sources=sources, readers=readers)
+    return Settings(path=path, store=store, monitoring=monitoring, sources=sources, readers=readers)
 
 
 def check_source(name: str, sources: Mapping[str, SourceSettings], where: str) -> None:

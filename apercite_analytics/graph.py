@@ -22,6 +22,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterable
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,9 +34,10 @@ from bonobo.execution.contexts.node import NodeExecutionContext
 from bonobo.execution.strategies import ThreadPoolExecutorStrategy
 from bonobo.util import get_name
 
-from apercite_analytics import compat, runlog, store
+from apercite_analytics import compat, runlog, selfmetrics, store
 from apercite_analytics.config import Settings
-from apercite_analytics.errors import AnalyticsError, ConfigError
+from apercite_analytics.errors import AnalyticsError, ConfigError, StoreError
+from apercite_analytics.lock import RunLocks
 from apercite_analytics.normalize import Normalizer
 from apercite_analytics.readers import available
 from apercite_analytics.redact import scrub
@@ -283,6 +285,8 @@ def run_chains(
     services: dict[str, Any] = {"sources": sources, "state": Watermarks()}
     engine = metric_store = run_id = None
     started = time.monotonic()
+    started_at = utcnow()
+    exits = ExitStack()
     try:
         if write:
             engine = store.open_engine(settings.store.url)
@@ -290,10 +294,18 @@ def run_chains(
             if note:
                 log.info("%s", note)
                 result.notes.append(note)
+            exits.enter_context(RunLocks(engine, readers, settings.store.lock_wait))
+            abandoned = runlog.close_abandoned(engine, readers)
+            if abandoned:
+                log.warning(
+                    "run %s never finished (killed?): marked abandoned; what it committed stays, "
+                    "this run reads its hours again",
+                    ", ".join(map(str, abandoned)),
+                )
             metric_store = services["store"] = MetricStore(engine)
             services["state"] = Watermarks.load(engine)
             sinks: list[Callable] = [UpsertWriter(kind, settings.store.batch_size) for kind in ("hourly", "daily")]
-            run_id = runlog.start(engine, command, readers, utcnow())
+            run_id = runlog.start(engine, command, readers, started_at)
         else:
             sinks = [TablePrinter()]
         graph = build_graph(chains, normalizer, sinks, services)
@@ -343,6 +355,13 @@ def run_chains(
             done = {reader for reader, (ok, _, _) in result.reader_status().items() if ok}
             result.watermarks_moved = services["state"].commit(engine, done)
         result.seconds = time.monotonic() - started
+        if write and settings.monitoring.store:
+            try:
+                MetricStore(engine).upsert("hourly", selfmetrics.store_values(result, started_at))
+            except StoreError as exc:
+                reporter.failed("monitoring", exc)
+                result.failures.append(f"monitoring: {exc}")
+                result.errors += 1
         if run_id is not None:
             runlog.finish(
                 engine,
@@ -355,8 +374,12 @@ def run_chains(
                 nodes=[n.as_dict() for n in result.nodes],
                 readers=result.reader_status(),
             )
+        if write and settings.monitoring.textfile:
+            content = selfmetrics.textfile(result, utcnow(), selfmetrics.last_success(engine))
+            selfmetrics.write_textfile(settings.monitoring.textfile, content)
         return result
     finally:
+        exits.close()
         sources.close()
         if engine is not None:
             engine.dispose()

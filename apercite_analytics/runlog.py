@@ -5,13 +5,40 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import insert, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from apercite_analytics.errors import StoreError, describe_db_error
 from apercite_analytics.models import RunLog, RunReader
 from apercite_analytics.store import describe
+
+
+def close_abandoned(engine: Engine, readers: list[str]) -> list[int]:
+    """Mark as `abandoned` the runs still `running` that share a reader with this one.
+
+    Called while holding the locks of `readers`: a live run holds the locks of all its readers for
+    its whole life, so a `running` row sharing one of ours belongs to a run that died (SIGKILL,
+    power loss) without closing it.
+    """
+    ours = set(readers)
+    try:
+        with engine.begin() as connection:
+            rows = connection.execute(select(RunLog.id, RunLog.readers).where(RunLog.status == "running")).all()
+            dead = [run_id for run_id, names in rows if ours & set(names.split(","))]
+            if dead:
+                connection.execute(
+                    update(RunLog)
+                    .where(RunLog.id.in_(dead), RunLog.status == "running")
+                    .values(
+                        status="abandoned",
+                        finished_at=datetime.now(UTC),
+                        errors="the run ended without closing its log (killed?); its committed batches were kept",
+                    )
+                )
+    except SQLAlchemyError as exc:
+        raise StoreError(f"{describe(engine)}: cannot read the run log: {describe_db_error(exc)}") from None
+    return dead
 
 
 def start(engine: Engine, command: str, readers: list[str], started_at: datetime) -> int:

@@ -2,24 +2,66 @@
 
 Source sessions run in UTC (so `date_trunc`, `NOW()` and timestamp parameters mean UTC), with a
 connect timeout and a statement timeout; errors become one `SourceError` line naming the source
-and its URL without the password.
+and its URL without the password. `read()` retries transient failures (connection refused or
+lost, server shutting down, deadlock, serialization failure) with exponential backoff; a timeout,
+a syntax error or a missing table fails at once (repeating it would only add load or noise).
 """
 
 from __future__ import annotations
 
+import logging
 import threading
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from urllib.parse import quote
 
 from sqlalchemy import create_engine, event
-from sqlalchemy.engine import Engine
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from apercite_analytics.config import SourceSettings
 from apercite_analytics.errors import SourceError, describe_db_error
 from apercite_analytics.redact import mask_url, scrub
 from apercite_analytics.urls import database_url
+
+log = logging.getLogger("apercite_analytics")
+BACKOFF = 1.0  # seconds before the first retry; doubles each time
+# PostgreSQL SQLSTATEs worth another try: serialization failure, deadlock, server shutting down/starting
+_PG_TRANSIENT = ("40001", "40P01", "57P01", "57P02", "57P03")
+_PG_TRANSIENT_CLASS = ("08",)  # connection exceptions
+# MySQL/MariaDB: can't connect, server gone away, lost connection, deadlock, server shutting down
+_MYSQL_TRANSIENT = (2002, 2003, 2006, 2013, 1213, 1053)
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether a database error may go away by itself (so a retry is worth it)."""
+    if not isinstance(exc, DBAPIError):
+        return False
+    if exc.connection_invalidated:
+        return True
+    orig = exc.orig
+    code = getattr(orig, "pgcode", None)
+    if code is not None:
+        return code in _PG_TRANSIENT or code[:2] in _PG_TRANSIENT_CLASS
+    message = str(orig).lower()
+    args = getattr(orig, "args", ())
+    if args and isinstance(args[0], int):  # PyMySQL: (errno, message)
+        return args[0] in _MYSQL_TRANSIENT and "timed out" not in message
+    if "timeout" in message or "timed out" in message or "canceling statement" in message:
+        return False
+    # psycopg2 at connect time has no pgcode; SQLite says "database is locked" while a writer works
+    return any(
+        text in message
+        for text in (
+            "could not connect",
+            "connection refused",
+            "server closed the connection",
+            "terminating connection",
+            "connection to server",
+            "database is locked",
+        )
+    )
 
 
 class Sources:
@@ -42,6 +84,25 @@ class Sources:
             if name not in self._engines:
                 self._engines[name] = _create_engine(name, self._settings[name])
             return self._engines[name]
+
+    def read(self, name: str, work: Callable[[Connection], object], doing: str = "") -> object:
+        """`work(connection)` on a fresh connection, retried on transient errors (see module doc).
+
+        `work` must finish its reading before it returns (it may run more than once).
+        """
+        retries = self._settings[name].retries
+        for attempt in range(retries + 1):
+            try:
+                with self.engine(name).connect() as connection:
+                    return work(connection)
+            except SQLAlchemyError as exc:
+                if attempt < retries and is_transient(exc):
+                    delay = BACKOFF * 2**attempt
+                    log.warning("%s; retrying in %.0f s", self.error(name, exc, doing), delay)
+                    time.sleep(delay)
+                    continue
+                raise self.error(name, exc, doing) from None
+        raise AssertionError("unreachable")
 
     def error(self, name: str, exc: BaseException, doing: str = "") -> SourceError:
         """Turn a driver exception into one readable line naming the source."""

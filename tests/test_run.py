@@ -59,13 +59,15 @@ metric = "app.signups"
     return path
 
 
-def stored(url: str) -> dict[tuple, float]:
+def stored(url: str, etl: bool = False) -> dict[tuple, float]:
+    """The store's values; the job's own `etl.*` metrics only with `etl`."""
     engine = create_engine(database_url(url))
+    own = Metric.name.like("etl.%") if etl else ~Metric.name.like("etl.%")
     with engine.connect() as connection:
         hourly = connection.execute(
-            select(Metric.name, HourlyValue.date, HourlyValue.hour, HourlyValue.value).join(Metric)
+            select(Metric.name, HourlyValue.date, HourlyValue.hour, HourlyValue.value).join(Metric).where(own)
         ).all()
-        daily = connection.execute(select(Metric.name, DailyValue.date, DailyValue.value).join(Metric)).all()
+        daily = connection.execute(select(Metric.name, DailyValue.date, DailyValue.value).join(Metric).where(own)).all()
     engine.dispose()
     return {tuple(r[:-1]): r[-1] for r in [*hourly, *daily]}
 

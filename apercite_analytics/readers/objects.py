@@ -19,6 +19,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from apercite_analytics.config import SourceSettings, check_name, check_source
 from apercite_analytics.errors import ConfigError, SourceError
 from apercite_analytics.readers._naming import name_part
+from apercite_analytics.sources import is_transient
 from apercite_analytics.window import Window, utcnow
 
 BACKFILL = False
@@ -73,21 +74,24 @@ class CountRows:
         self.clock = clock
 
     def __call__(self, *, sources) -> Iterator[tuple[dict, dict]]:
-        counts: dict[str, int] = {}
         failed: list[str] = []
-        try:
-            connection = sources.engine(self.source).connect()
-        except SQLAlchemyError as exc:
-            raise sources.error(self.source, exc, "connecting") from None
-        with connection:
+
+        def count_all(connection) -> dict[str, int]:
+            counts: dict[str, int] = {}
+            failed.clear()
             for name, identifier in self.tables.items():
                 schema, _, table_name = identifier.rpartition(".")
                 query = select(func.count()).select_from(table(table_name, schema=schema or None))
                 try:
                     counts[f"objects.{name}.count"] = connection.execute(query).scalar_one()
                 except SQLAlchemyError as exc:
+                    if is_transient(exc):
+                        raise  # the connection is gone: retry everything on a new one
                     connection.rollback()
                     failed.append(f"table {identifier!r}: {sources.error(self.source, exc)}")
+            return counts
+
+        counts = sources.read(self.source, count_all, "connecting")
         observed = self.clock()
         if counts:
             yield {"date": observed.date(), "hour": observed.hour}, counts

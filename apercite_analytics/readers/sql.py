@@ -26,7 +26,6 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Literal
 
 from sqlalchemy import text
-from sqlalchemy.exc import SQLAlchemyError
 
 from apercite_analytics.config import SourceSettings, check_name, check_source
 from apercite_analytics.errors import ConfigError, SourceError
@@ -136,13 +135,12 @@ class RunQuery:
             for k, v in (("since", start), ("until", end))
             if k in used
         }
-        try:
-            with engine.connect() as connection:
-                result = connection.execute(statement, params)
-                columns = list(result.keys())
-                rows = result.fetchall()
-        except SQLAlchemyError as exc:
-            raise sources.error(self.source, exc, f"query {self.name!r}") from None
+
+        def run(connection):
+            result = connection.execute(statement, params)
+            return list(result.keys()), result.fetchall()
+
+        columns, rows = sources.read(self.source, run, f"query {self.name!r}")
         records = self.records(columns, rows)
         for key in sorted(records):
             yield _dims(key), records[key]
