@@ -3,9 +3,15 @@
 Anything that is *not* one of these is a bug in apercite-analytics and gets a traceback with -v.
 """
 
+_CONTROL = {c: f"\\x{c:02x}" for c in range(32)} | {10: "\\n", 13: "\\r", 9: "\\t"}
+
 
 class AnalyticsError(Exception):
-    """Base: the message is shown to the user as is, on one line."""
+    """Base: the message is shown to the user as is, on one line (control characters, such as a
+    newline inside a quoted TOML key or a database's answer, are shown escaped)."""
+
+    def __init__(self, message: str = "", *args: object) -> None:
+        super().__init__(str(message).translate(_CONTROL), *args)
 
 
 class ConfigError(AnalyticsError):

@@ -75,7 +75,8 @@ def textfile(result: RunResult, finished: datetime, successes: dict[str, datetim
         lines.append(f"# TYPE {name} {kind}")
         for labels, value in samples:
             label_text = ",".join(f'{k}="{_escape(v)}"' for k, v in sorted(labels.items()))
-            lines.append(f"{name}{{{label_text}}} {value:g}" if label_text else f"{name} {value:g}")
+            number = repr(float(value)) if isinstance(value, float) else str(int(value))
+            lines.append(f"{name}{{{label_text}}} {number}" if label_text else f"{name} {number}")
 
     metric(
         "apercite_run_finished_timestamp_seconds",
