@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 import responses
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -90,8 +91,8 @@ class FakeGA:
         self.metrics: list[tuple[str, Any]] = []
         self.rows: list[tuple[tuple[str, ...], tuple[str, ...]]] = []
         self.time_zone = NEW_YORK
-        self.errors: list[tuple[int, dict]] = []
-        self.forever: tuple[int, dict] | None = None
+        self.errors: list[tuple[int, dict] | Exception] = []
+        self.forever: tuple[int, dict] | Exception | None = None
         self.bodies: list[dict] = []
         self.authorizations: list[str | None] = []
         mock.add(
@@ -111,7 +112,10 @@ class FakeGA:
         self.bodies.append(body)
         self.authorizations.append(request.headers.get("Authorization"))
         if self.errors or self.forever:
-            status, error = self.errors.pop(0) if self.errors else self.forever
+            answer = self.errors.pop(0) if self.errors else self.forever
+            if isinstance(answer, Exception):
+                raise answer
+            status, error = answer
             return status, {}, json.dumps(error)
         dimensions, metrics, rows, time_zone = self.table(body)
         offset, limit = int(body.get("offset", 0)), int(body.get("limit", 10000))
@@ -421,8 +425,15 @@ def test_two_values_giving_one_name_fail_the_report_naming_them(ga, key_file):
     )
     message = read_error(key_file, {**SESSIONS, "dimensions": ["sessionSource"]})
     assert message == (
-        f"report 'r' (property {PROPERTY}): dimension values ('Google Ads',) and ('google-ads',) both give "
-        "'ga.sessions.google_ads' at 2026-11-20 14:00 UTC (change the metric template)"
+        f"report 'r' (property {PROPERTY}): dimension values ('Google Ads',) and ('google-ads',) give the same "
+        "name 'ga.sessions.google_ads' (twice at 2026-11-20 14:00 UTC; change the metric template)"
+    )
+
+
+def test_a_duplicate_row_fails_the_report(ga, key_file):
+    ga.serve(["dateHour"], INTEGER, [(("2026112009",), ("7",)), (("2026112009",), ("8",))])
+    assert read_error(key_file, SESSIONS) == (
+        f"report 'r' (property {PROPERTY}): two rows for 'ga.sessions' at 2026-11-20 14:00 UTC"
     )
 
 
@@ -580,6 +591,19 @@ def test_a_quota_error_forever_is_one_clear_error(ga, key_file):
     )
     assert sleeps == [2.0, 4.0, 5.0]
     assert len(ga.bodies) == 4
+
+
+def test_network_errors_are_retried_then_one_clear_error(ga, key_file):
+    ga.forever = requests.ReadTimeout("Read timed out. (read timeout=60.0)")
+    sleeps: list[float] = []
+    settings = configure(key_file, reports={"r": SESSIONS}, retries=1, retry_delay=0.5)
+    with pytest.raises(SourceError) as info:
+        list(nodes(settings, Window(now=NOW), sleeps)["r"](state=Watermarks()))
+    assert str(info.value) == (
+        f"report 'r' (property {PROPERTY}): cannot reach Google (ReadTimeout: Read timed out. (read timeout=60.0)) "
+        "(gave up after 2 attempts over 0.5 s)"
+    )
+    assert sleeps == [0.5] and len(ga.bodies) == 2
 
 
 def test_a_refused_request_is_not_retried(ga, key_file):

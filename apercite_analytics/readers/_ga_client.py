@@ -131,7 +131,9 @@ class Client:
                     raise SourceError(f"{what}: {description}") from None
                 if attempt == self.retries:
                     tries = f"{attempt + 1} attempt{'s' * (attempt > 0)}"
-                    raise SourceError(f"{what}: {description} (gave up after {tries} over {waited:.0f} s)") from None
+                    raise SourceError(
+                        f"{what}: {description} (gave up after {tries} over {round(waited, 1):g} s)"
+                    ) from None
                 delay = min(self.retry_delay * 2**attempt, self.max_retry_delay)
                 waited += delay
                 self.sleep(delay)

@@ -52,6 +52,7 @@ _API_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*(?::[A-Za-z0-9_]+)?$")
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
 _NOT_IDENTIFIER = re.compile(r"\W")
 log = logging.getLogger("apercite_analytics")
+_MISSING: Any = object()
 
 
 @dataclass(frozen=True)
@@ -252,32 +253,45 @@ class Records:
         self.placeholders = [placeholder(d) for d in report.dimensions]
         self.metric_parts = [snake_case(m) for m in report.metrics]
         self.values: dict[tuple, dict[str, Any]] = {}
-        self.origins: dict[tuple, tuple] = {}
+        self.origins: dict[str, list[tuple[str, ...]]] = {}  # name → the dimension values giving it
         self.skipped: Counter[str] = Counter()
         self.zone: Any = None
 
     def add_page(self, page: Any) -> None:
         self.check_headers(page)
         integer = [h.type_ == TYPE_INTEGER for h in page.metric_headers]
-        template = self.node.report.template
+        periods: dict[str, tuple | None | _ga_time.Unplaceable] = {}  # few distinct times, many rows
+        names: dict[tuple[str, ...], list[str]] = {}  # and few distinct dimension values
         for row in page.rows:
-            labels = [v.value for v in row.dimension_values]
-            try:
-                key = self.period(labels[0], page)
-            except _ga_time.Unplaceable as exc:
-                self.skipped[str(exc)] += 1
+            time_label, *labels = [v.value for v in row.dimension_values]
+            key = periods.get(time_label, _MISSING)
+            if key is _MISSING:
+                try:
+                    key = periods[time_label] = self.period(time_label, page)
+                except _ga_time.Unplaceable as exc:
+                    key = periods[time_label] = exc
+            if isinstance(key, _ga_time.Unplaceable):
+                self.skipped[str(key)] += 1
                 continue
             if key is None:
                 continue
-            parts = {p: name_part(v) for p, v in zip(self.placeholders, labels[1:], strict=True)}
-            metrics = self.values.setdefault(key, {})
-            for part, is_int, cell in zip(self.metric_parts, integer, row.metric_values, strict=True):
-                name = template.format(metric=part, **parts)
-                origin = (part, *labels[1:])
+            values = tuple(labels)
+            row_names = names.get(values) or names.setdefault(values, self.names(values))
+            metrics = self.values.get(key)
+            if metrics is None:
+                metrics = self.values[key] = {}
+            for name, is_int, cell in zip(row_names, integer, row.metric_values, strict=True):
                 if name in metrics:
-                    raise self.collision(self.origins[(key, name)], origin, name, key)
+                    raise self.collision(name, key)
                 metrics[name] = _typed(cell.value, is_int)
-                self.origins[(key, name)] = origin
+
+    def names(self, labels: tuple[str, ...]) -> list[str]:
+        """The metric name of each metric for one combination of dimension values."""
+        parts = {p: name_part(v) for p, v in zip(self.placeholders, labels, strict=True)}
+        names = [self.node.report.template.format(metric=part, **parts) for part in self.metric_parts]
+        for name in names:
+            self.origins.setdefault(name, []).append(labels)
+        return names
 
     def period(self, label: str, page: Any) -> tuple | None:
         """The UTC (date, hour) or local (date,) of a row; None if outside the window."""
@@ -310,13 +324,16 @@ class Records:
                 f"are not the ones asked for ({', '.join(self.dimensions + list(self.node.report.metrics))})"
             )
 
-    def collision(self, previous: tuple, origin: tuple, name: str, key: tuple) -> SourceError:
+    def collision(self, name: str, key: tuple) -> SourceError:
+        """Two rows for one name in one period: a duplicate row, or dimension values that give one name."""
         where = f"{key[0]} {key[1]:02d}:00 UTC" if len(key) == 2 else f"{key[0]}"
-        if previous == origin:
+        origins = self.origins[name]
+        if len(origins) == 1:
             return SourceError(f"{self.node.what}: two rows for {name!r} at {where}")
+        values = ", ".join(map(str, origins[:-1])) + f" and {origins[-1]}"
         return SourceError(
-            f"{self.node.what}: dimension values {tuple(previous[1:])} and {tuple(origin[1:])} both give "
-            f"{name!r} at {where} (change the metric template)"
+            f"{self.node.what}: dimension values {values} give the same name {name!r} "
+            f"(twice at {where}; change the metric template)"
         )
 
     def warn_skipped(self) -> None:
