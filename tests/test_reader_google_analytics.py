@@ -430,9 +430,10 @@ def test_two_values_giving_one_name_fail_the_report_naming_them(ga, key_file):
     )
 
 
-def test_a_duplicate_row_fails_the_report(ga, key_file):
+@pytest.mark.parametrize("page_size", [100_000, 1])
+def test_a_duplicate_row_fails_the_report(ga, key_file, page_size):
     ga.serve(["dateHour"], INTEGER, [(("2026112009",), ("7",)), (("2026112009",), ("8",))])
-    assert read_error(key_file, SESSIONS) == (
+    assert read_error(key_file, SESSIONS, page_size=page_size) == (
         f"report 'r' (property {PROPERTY}): two rows for 'ga.sessions' at 2026-11-20 14:00 UTC"
     )
 
@@ -563,6 +564,16 @@ def test_paging_follows_row_count(ga, key_file):
     assert records[0] == hourly(date(2026, 11, 16), 15, **{"ga.sessions": 610})
     assert records[-1] == hourly(date(2026, 11, 18), 19, **{"ga.sessions": 1814})
     assert ga.token_requests == 0
+
+
+def test_paging_with_dimensions_gives_the_same_records_as_one_page(ga, key_file):
+    rows = [((f"202611200{h}", channel), (str(h),)) for h in (7, 8, 9) for channel in ("Direct", "Email")]
+    ga.serve(["dateHour", "sessionDefaultChannelGroup"], INTEGER, rows)
+    report = {**SESSIONS, "dimensions": ["sessionDefaultChannelGroup"]}
+    one_page = read(key_file, report, Window(now=NOW))
+    assert read(key_file, report, Window(now=NOW), page_size=1) == one_page
+    assert one_page[0] == hourly(date(2026, 11, 20), 12, **{"ga.sessions.direct": 7, "ga.sessions.email": 7})
+    assert len(one_page) == 3 and len(ga.bodies) == 1 + 6
 
 
 def test_a_quota_error_is_retried_with_backoff_then_succeeds(ga, key_file):

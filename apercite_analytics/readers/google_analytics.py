@@ -256,12 +256,13 @@ class Records:
         self.origins: dict[str, list[tuple[str, ...]]] = {}  # name → the dimension values giving it
         self.skipped: Counter[str] = Counter()
         self.zone: Any = None
+        self.periods: dict[str, tuple | None | _ga_time.Unplaceable] = {}  # few distinct times, many rows
+        self.names_of: dict[tuple[str, ...], list[str]] = {}  # few distinct dimension values, many rows
 
     def add_page(self, page: Any) -> None:
         self.check_headers(page)
         integer = [h.type_ == TYPE_INTEGER for h in page.metric_headers]
-        periods: dict[str, tuple | None | _ga_time.Unplaceable] = {}  # few distinct times, many rows
-        names: dict[tuple[str, ...], list[str]] = {}  # and few distinct dimension values
+        periods, names = self.periods, self.names_of
         for row in page.rows:
             time_label, *labels = [v.value for v in row.dimension_values]
             key = periods.get(time_label, _MISSING)
