@@ -725,12 +725,16 @@ metric = "ga.sessions.{{sessionDefaultChannelGroup}}"
 
 
 def stored(url: str) -> dict[tuple, float]:
+    """The store's values, without the job's own `etl.*` metrics."""
     engine = create_engine(database_url(url))
+    data = ~Metric.name.like("etl.%")
     with engine.connect() as connection:
         hourly_rows = connection.execute(
-            select(Metric.name, HourlyValue.date, HourlyValue.hour, HourlyValue.value).join(Metric)
+            select(Metric.name, HourlyValue.date, HourlyValue.hour, HourlyValue.value).join(Metric).where(data)
         ).all()
-        daily_rows = connection.execute(select(Metric.name, DailyValue.date, DailyValue.value).join(Metric)).all()
+        daily_rows = connection.execute(
+            select(Metric.name, DailyValue.date, DailyValue.value).join(Metric).where(data)
+        ).all()
     engine.dispose()
     return {tuple(r[:-1]): r[-1] for r in [*hourly_rows, *daily_rows]}
 
