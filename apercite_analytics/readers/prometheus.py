@@ -267,10 +267,10 @@ class RunQuery:
             return
         ranges = chunks(start, end, self.settings.max_points)
         log.debug(
-            "%s: hours %s to %s UTC in %d request(s)",
+            "%s: %s to %s UTC in %d request(s)",
             self.__name__,
             f"{start:%Y-%m-%d %H:%M}",
-            f"{end:%H:%M}",
+            f"{end:%Y-%m-%d %H:%M}",
             len(ranges),
         )
         with PrometheusApi(self.settings) as api:
