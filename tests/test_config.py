@@ -152,5 +152,5 @@ def test_example_config_is_valid(monkeypatch):
     for name in ("ANALYTICS_DB_PASSWORD", "APP_DB_PASSWORD"):
         monkeypatch.setenv(name, "example-secret")
     settings = config.load(str(EXAMPLES / "analytics.toml"))
-    assert {"objects", "sql", "google_analytics"} <= set(settings.readers)
+    assert {"objects", "sql", "google_analytics", "prometheus"} <= set(settings.readers)
     assert settings.store.url.startswith("postgresql://")

@@ -334,7 +334,7 @@ tables = ["users"]
 
 def test_dead_store_is_one_line_and_exit_1(tmp_path, website, capsys):
     cfg = make_config(tmp_path, "postgresql://etl:store-pw-123@127.0.0.1:1/metrics", website)
-    assert cli.main(["read", "all", "--write", "-c", str(cfg)]) == 1
+    assert cli.main(["read", "objects", "sql", "--write", "-c", str(cfg)]) == 1
     err = capsys.readouterr().err
     lines = [line for line in err.splitlines() if ": not configured (no [readers." not in line]  # unused readers
     assert lines[0].startswith("error: store (postgresql://etl:***@127.0.0.1:1/metrics): connection to server")
