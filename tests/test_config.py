@@ -74,7 +74,7 @@ def test_defaults_and_env_default_syntax(tmp_path, monkeypatch):
     ("text", "expected"),
     [
         ('[store]\nurl = "${MISSING_VAR_X}"\n', "store.url: environment variable MISSING_VAR_X is not set"),
-        ("[stor]\n", "stor: unknown section (known: readers, sources, store)"),
+        ("[stor]\n", "stor: unknown section (known: dictionary, readers, sources, store)"),
         ('[store]\nurl = "sqlite://"\nbatchsize = 3\n', "store.batchsize: unknown key (known: batch_size, url)"),
         ('[store]\nbatch_size = "big"\n', "store.batch_size: expected an integer, got a string ('big')"),
         ("[store]\nbatch_size = true\n", "store.batch_size: expected an integer, got a boolean (True)"),
