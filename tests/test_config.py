@@ -84,7 +84,7 @@ def test_defaults_and_env_default_syntax(tmp_path, monkeypatch):
         ('[sources.Web]\nurl = "sqlite://"\n', "sources.Web: name 'Web' must be lowercase"),
         ('[sources.web]\nurl = "sqlite://"\nconnect_timeout = -1\n', "sources.web.connect_timeout: must be a positive"),
         ('sources = "x"\n', "sources: expected a table, got a string ('x')"),
-        ("[readers.nope]\n", "readers.nope: unknown reader (known: objects, sql)"),
+        ("[readers.nope]\n", "readers.nope: unknown reader (known: json, objects, sql)"),
         ('[readers.objects]\ntables = ["users"]\n', "readers.objects.source: missing required key"),
         (
             '[readers.objects]\nsource = "web"\ntables = ["users"]\n',

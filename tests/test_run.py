@@ -259,7 +259,7 @@ def test_without_write_prints_and_writes_nothing(tmp_path, website, capsys):
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["read", "nope"], "error: unknown reader 'nope' (known: objects, sql, all)"),
+        (["read", "nope"], "error: unknown reader 'nope' (known: json, objects, sql, all)"),
         (["read", "objects", "--since", "yesterday"], "error: --since: 'yesterday' is not a date or time"),
         (
             ["read", "sql", "--since", "2026-11-21", "--until", "2026-11-20"],
@@ -331,7 +331,7 @@ tables = ["users"]
 
 def test_dead_store_is_one_line_and_exit_1(tmp_path, website, capsys):
     cfg = make_config(tmp_path, "postgresql://etl:store-pw-123@127.0.0.1:1/metrics", website)
-    assert cli.main(["read", "all", "--write", "-c", str(cfg)]) == 1
+    assert cli.main(["read", "objects", "sql", "--write", "-c", str(cfg)]) == 1
     err = capsys.readouterr().err
     assert err.startswith("error: store (postgresql://etl:***@127.0.0.1:1/metrics): connection to server")
     assert "store-pw-123" not in err and len(err.splitlines()) == 1
