@@ -153,7 +153,16 @@ def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> _Located:
     return mapping
 
 
+def _construct_timestamp(loader: _Loader, node: yaml.ScalarNode) -> date:
+    try:
+        return loader.construct_yaml_timestamp(node)
+    except ValueError as exc:  # 2026-13-01 looks like a date to YAML but is none
+        message = f"{node.value!r} is not a date: {exc}"
+        raise yaml.constructor.ConstructorError(None, None, message, node.start_mark) from None
+
+
 _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+_Loader.add_constructor("tag:yaml.org,2002:timestamp", _construct_timestamp)
 
 
 def folder_of(settings: Settings) -> Path | None:
@@ -223,7 +232,7 @@ def _load_file(path: Path, shown: str, errors: list[str]) -> list[Definition]:
     if document is None:
         return []
     defaults: Mapping = {}
-    if isinstance(document, dict) and "key" not in document:
+    if isinstance(document, dict) and ("metrics" in document or "defaults" in document):
         unknown = set(document) - {"defaults", "metrics"}
         if unknown or "metrics" not in document:
             errors.append(
