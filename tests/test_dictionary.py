@@ -191,3 +191,12 @@ def test_config_section_and_errors(tmp_path):
         f"{tmp_path}/conf/defs/a.yaml:5: app.signups: aggregation: must be one of sum, last, max, min, avg, none, "
         "got 'total' (and 1 more: run `apercite-analytics metrics validate`)"
     )
+
+
+def test_the_example_config_points_at_the_shipped_dictionary(monkeypatch):
+    from apercite_analytics import config
+
+    for name in ("ANALYTICS_DB_PASSWORD", "APP_DB_PASSWORD"):
+        monkeypatch.setenv(name, "example-secret")
+    settings = config.load(str(ROOT / "examples" / "analytics.toml"))
+    assert [d.key for d in dictionary.configured(settings)] == [d.key for d in dictionary.load(ROOT / "metrics")[0]]
