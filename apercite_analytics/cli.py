@@ -1,4 +1,4 @@
-"""The command line: `read`, `inspect`, `db`, `demo`.
+"""The command line: `read`, `inspect`, `db`, `demo`; `metrics`, `rollup`, `export` (in metrics_commands.py).
 
 Exit status: 0 all good; 1 a reader, node or the store failed (the others still ran and wrote);
 2 a usage or configuration error (one line naming the culprit).
@@ -85,6 +85,10 @@ def parser() -> argparse.ArgumentParser:
         action = db_commands.add_parser(name, parents=[common], help=text, description=text)
         action.add_argument("--url", help="store URL (default: store.url from the config, else sqlite:///analytics.db)")
 
+    from apercite_analytics import metrics_commands
+
+    metrics_commands.add_parsers(commands, common, _Parser)  # metrics …, rollup, export
+
     demo = commands.add_parser("demo", parents=[common], help="create a demo SQLite source and ./analytics.toml")
     demo.add_argument("--dir", default=".", type=Path, help="where to create them (default: here)")
     demo.add_argument("--force", action="store_true", help="recreate the demo database if it exists")
@@ -126,6 +130,10 @@ def _dispatch(args: argparse.Namespace, argv: list[str]) -> int:
         return _inspect(args, config.load(args.config))
     if args.command == "db":
         return _db(args, config)
+    if args.command in ("metrics", "rollup", "export"):
+        from apercite_analytics import metrics_commands
+
+        return metrics_commands.run(args)
     if args.command == "demo":
         from apercite_analytics import demo
 

@@ -77,6 +77,13 @@ class SourceSettings:
 
 
 @dataclass(frozen=True)
+class DictionarySettings:
+    """`[dictionary]`: the folder of metric-definition YAML files, relative to the config file's folder."""
+
+    path: str = "metrics"
+
+
+@dataclass(frozen=True)
 class Settings:
     """The whole configuration; `readers` maps a reader name to its module's settings object."""
 
@@ -85,6 +92,7 @@ class Settings:
     monitoring: MonitoringSettings = field(default_factory=MonitoringSettings)
     sources: dict[str, SourceSettings] = field(default_factory=dict)
     readers: dict[str, Any] = field(default_factory=dict)
+    dictionary: DictionarySettings | None = None  # None: no [dictionary] section
 
 
 def check_url(url: str, where: str) -> None:
@@ -137,7 +145,7 @@ def load(cli_path: str | None = None, *, required: bool = True) -> Settings:
 def parse(raw: Mapping[str, Any], *, path: Path | None = None, environ: Mapping[str, str] | None = None) -> Settings:
     """Validate an already-decoded TOML document (errors name the dotted key, not the file)."""
     raw = interpolate(raw, os.environ if environ is None else environ)
-    known = {"store", "monitoring", "sources", "readers"}
+    known = {"store", "monitoring", "sources", "readers", "dictionary"}
     for key in raw:
         if key not in known:
             raise ConfigError(f"{key}: unknown section (known: {', '.join(sorted(known))})")
@@ -167,9 +175,13 @@ def parse(raw: Mapping[str, Any], *, path: Path | None = None, environ: Mapping[
         module.check(settings, sources, f"readers.{name}")
         readers[name] = settings
 
+    dictionary = parse_dataclass(DictionarySettings, raw["dictionary"], "dictionary") if "dictionary" in raw else None
+
     for url in [store.url, *(s.url for s in sources.values())]:
         register_url(url)
-    return Settings(path=path, store=store, monitoring=monitoring, sources=sources, readers=readers)
+    return Settings(
+        path=path, store=store, monitoring=monitoring, sources=sources, readers=readers, dictionary=dictionary
+    )
 
 
 def check_source(name: str, sources: Mapping[str, SourceSettings], where: str) -> None:

@@ -20,7 +20,7 @@ DEMO_CONFIG = """\
 
 [store]
 url = "sqlite:///{store}"          # the metric store (embedded default)
-
+{dictionary}
 [sources.website]
 url = "sqlite:///{database}"           # the demo "website" database
 
@@ -101,11 +101,30 @@ def create(directory: Path, *, force: bool = False, now: datetime | None = None,
         done.append(f"kept the existing {config}")
     else:
         config.write_text(
-            DEMO_CONFIG.format(database=_relative(database), store=_relative(directory / "analytics.db")),
+            DEMO_CONFIG.format(
+                database=_relative(database),
+                store=_relative(directory / "analytics.db"),
+                dictionary=_dictionary(directory),
+            ),
             encoding="utf-8",
         )
         done.append(f"wrote {config}")
     return done
+
+
+DICTIONARY_ON = """
+[dictionary]                            # metric definitions: descriptions, units, daily rollups
+path = "metrics"
+"""
+DICTIONARY_OFF = """
+# [dictionary]                          # metric definitions (see metrics/ in the source tree)
+# path = "metrics"
+"""
+
+
+def _dictionary(directory: Path) -> str:
+    """The metrics dictionary section: on in a clone of the repository (its `metrics/` folder), else a hint."""
+    return DICTIONARY_ON if (directory / "metrics").is_dir() else DICTIONARY_OFF
 
 
 def _relative(path: Path) -> str:

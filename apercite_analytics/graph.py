@@ -34,7 +34,7 @@ from bonobo.execution.contexts.node import NodeExecutionContext
 from bonobo.execution.strategies import ThreadPoolExecutorStrategy
 from bonobo.util import get_name
 
-from apercite_analytics import compat, runlog, selfmetrics, store
+from apercite_analytics import compat, dictionary, dictionary_store, rollup, runlog, selfmetrics, store
 from apercite_analytics.config import Settings
 from apercite_analytics.errors import AnalyticsError, ConfigError, StoreError
 from apercite_analytics.lock import RunLocks
@@ -155,6 +155,7 @@ class RunResult:
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
     watermarks_moved: int = 0
+    report: list[str] = field(default_factory=list)  # summary lines before the verdict (rollups, dictionary)
 
     def reader_status(self) -> dict[str, tuple[bool, int, int]]:
         """Per reader: (ok, records out of its chain, errors in its chain)."""
@@ -289,6 +290,7 @@ def run_chains(
     exits = ExitStack()
     try:
         if write:
+            metrics_dictionary = dictionary.configured(settings)
             engine = store.open_engine(settings.store.url)
             note = store.ensure_ready(engine)
             if note:
@@ -302,6 +304,8 @@ def run_chains(
                     "this run reads its hours again",
                     ", ".join(map(str, abandoned)),
                 )
+            if metrics_dictionary is not None:
+                dictionary_store.sync(engine, metrics_dictionary)
             metric_store = services["store"] = MetricStore(engine)
             services["state"] = Watermarks.load(engine)
             sinks: list[Callable] = [UpsertWriter(kind, settings.store.batch_size) for kind in ("hourly", "daily")]
@@ -354,6 +358,8 @@ def run_chains(
         if write and not any(n.failed for n in result.nodes if n.chain is None and n.name != normalizer.__name__):
             done = {reader for reader, (ok, _, _) in result.reader_status().items() if ok}
             result.watermarks_moved = services["state"].commit(engine, done)
+        if write:
+            rollup.after_run(engine, metrics_dictionary, metric_store, result)
         result.seconds = time.monotonic() - started
         if write and settings.monitoring.store:
             try:

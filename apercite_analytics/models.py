@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     CheckConstraint,
     Date,
     DateTime,
@@ -18,6 +19,7 @@ from sqlalchemy import (
     SmallInteger,
     String,
     Text,
+    false,
     func,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -45,6 +47,10 @@ class Metric(Base):
     description: Mapped[str | None] = mapped_column(Text)
     unit: Mapped[str | None] = mapped_column(String(50))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, server_default=func.now())
+    # The metric_definition.key that covers this name (set by `metrics sync`; description and unit
+    # above are copied from it, so a Grafana panel needs no pattern matching). No foreign key: the
+    # sync keeps it consistent, and SQLite could not add one without rebuilding this table.
+    definition_key: Mapped[str | None] = mapped_column(String(200))
 
 
 class HourlyValue(Base):
@@ -68,6 +74,31 @@ class DailyValue(Base):
     metric_id: Mapped[int] = mapped_column(ForeignKey("metric.id", ondelete="CASCADE"), primary_key=True)
     date: Mapped[date] = mapped_column(Date, primary_key=True)
     value: Mapped[float] = mapped_column(Double, nullable=False)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    # True when `rollup` computed the value from the hours; a reader's daily value (False) is never
+    # overwritten by a rollup, and replaces one.
+    rolled_up: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default=false())
+
+
+class MetricDefinition(Base):
+    """One entry of the metrics dictionary (`metrics/*.yaml`), as last synced: `key` is a metric
+    name or a pattern where `*` stands for exactly one name part."""
+
+    __tablename__ = "metric_definition"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    description: Mapped[str] = mapped_column(Text, nullable=False)
+    unit: Mapped[str] = mapped_column(String(50), nullable=False)
+    value_type: Mapped[str] = mapped_column(String(16), nullable=False)
+    aggregation: Mapped[str] = mapped_column(String(8), nullable=False)
+    time_frame: Mapped[str] = mapped_column(String(8), nullable=False)
+    status: Mapped[str] = mapped_column(String(16), nullable=False)
+    owner: Mapped[str | None] = mapped_column(String(100))
+    product_group: Mapped[str | None] = mapped_column(String(100))
+    data_source: Mapped[str] = mapped_column(String(100), nullable=False)
+    introduced: Mapped[date | None] = mapped_column(Date)
+    removed: Mapped[date | None] = mapped_column(Date)
+    defined_in: Mapped[str] = mapped_column(Text, nullable=False)  # file:line
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
 
 

@@ -19,6 +19,7 @@ def render(result: RunResult) -> str:
         )
     else:
         lines.append(f"printed {result.printed} values; nothing written (add --write to store them)")
+    lines.extend(result.report)
     problems = []
     if result.errors:
         problems.append(f"{result.errors} node error{'s' * (result.errors != 1)}")

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from datetime import UTC, date, datetime
 from typing import Literal
 
-from sqlalchemy import select
+from sqlalchemy import false, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
@@ -51,6 +51,7 @@ class MetricStore:
         self.ids: dict[str, int] = {}
         self.created = 0
         self.written: dict[str, int] = {"hourly_value": 0, "daily_value": 0}
+        self.hourly_days: set[date] = set()  # UTC days with hourly values written: the days to roll up
         self._lock = threading.Lock()
 
     def metric_ids(self, names: Iterable[str]) -> dict[str, int]:
@@ -94,11 +95,12 @@ class MetricStore:
                 ]
                 keys = ["metric_id", "date"]
             stmt = self.insert(table)
-            stmt = stmt.on_conflict_do_update(
-                index_elements=keys,
-                set_={"value": stmt.excluded.value, "updated_at": stmt.excluded.updated_at},
-                where=table.c.value.is_distinct_from(stmt.excluded.value),
-            )
+            changes = {"value": stmt.excluded.value, "updated_at": stmt.excluded.updated_at}
+            changed = table.c.value.is_distinct_from(stmt.excluded.value)
+            if kind == "daily":  # a reader's daily value replaces a rolled-up one (see rollup.py)
+                changes["rolled_up"] = false()
+                changed = or_(changed, table.c.rolled_up)
+            stmt = stmt.on_conflict_do_update(index_elements=keys, set_=changes, where=changed)
             with self.engine.begin() as connection:
                 connection.execute(stmt, rows)
         except SQLAlchemyError as exc:
@@ -107,6 +109,8 @@ class MetricStore:
             ) from None
         with self._lock:
             self.written[table.name] += len(values)
+            if kind == "hourly":
+                self.hourly_days.update(d for _, d, _ in values)
         return len(values)
 
 
