@@ -1,4 +1,4 @@
-"""The command line: `read`, `inspect`, `db`, `demo`.
+"""The command line: `read`, `inspect`, `db`, `demo`, `dashboards`.
 
 Exit status: 0 all good; 1 a reader, node or the store failed (the others still ran and wrote);
 2 a usage or configuration error (one line naming the culprit).
@@ -84,6 +84,10 @@ def parser() -> argparse.ArgumentParser:
     ):
         action = db_commands.add_parser(name, parents=[common], help=text, description=text)
         action.add_argument("--url", help="store URL (default: store.url from the config, else sqlite:///analytics.db)")
+    from apercite_analytics.dashboards import command as dashboards_command
+
+    dashboards_command.add_grant_readonly(db_commands, common)
+    dashboards_command.add_dashboards(commands, common, _Parser)
 
     demo = commands.add_parser("demo", parents=[common], help="create a demo SQLite source and ./analytics.toml")
     demo.add_argument("--dir", default=".", type=Path, help="where to create them (default: here)")
@@ -124,8 +128,16 @@ def _dispatch(args: argparse.Namespace, argv: list[str]) -> int:
         return _read(args, config.load(args.config), argv)
     if args.command == "inspect":
         return _inspect(args, config.load(args.config))
+    if args.command == "db" and args.db_command == "grant-readonly":
+        from apercite_analytics.dashboards.command import run_grant_readonly
+
+        return run_grant_readonly(args, config)
     if args.command == "db":
         return _db(args, config)
+    if args.command == "dashboards":
+        from apercite_analytics.dashboards.command import run_dashboards
+
+        return run_dashboards(args)
     if args.command == "demo":
         from apercite_analytics import demo
 
