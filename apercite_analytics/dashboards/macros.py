@@ -288,3 +288,36 @@ def interpolate_macros(sql: str, ctx: QueryContext) -> str:
 def expand(sql: str, ctx: QueryContext) -> str:
     """The SQL Grafana sends to PostgreSQL for a panel's `rawSql`."""
     return interpolate_macros(interpolate_globals(interpolate_variables(sql, ctx), ctx), ctx)
+
+
+# -- a dashboard's own defaults -------------------------------------------------------------------
+
+_RELATIVE = re.compile(r"^now(?:-(\d+)([smhdw]))?$")
+
+
+def relative_time(text: str, now: datetime) -> datetime:
+    """`now` or `now-7d` (the forms the dashboards use) at `now`."""
+    match = _RELATIVE.match(text)
+    if not match:
+        raise MacroError(f"time {text!r}: only now and now-<n><s|m|h|d|w> are understood here")
+    if not match.group(1):
+        return now
+    return now - timedelta(seconds=int(match.group(1)) * _UNITS[match.group(2)])
+
+
+def dashboard_context(
+    dashboard: Mapping, now: datetime, *, interval: timedelta = timedelta(hours=1), **values: str | list[str]
+) -> QueryContext:
+    """The context Grafana would use when the dashboard opens at `now`: its default time range and
+    its variables' default selections, `values` filling in or replacing them."""
+    variables = {}
+    for variable in dashboard.get("templating", {}).get("list", []):
+        value = values.get(variable["name"], variable.get("current", {}).get("value"))
+        if value is None:
+            raise MacroError(f"variable {variable['name']!r} has no default: give its value")
+        multi = bool(variable.get("multi"))
+        if multi and isinstance(value, str):
+            value = [value]
+        variables[variable["name"]] = Variable(value, multi, bool(variable.get("includeAll")))
+    span = dashboard["time"]
+    return QueryContext(relative_time(span["from"], now), relative_time(span["to"], now), interval, variables)

@@ -67,12 +67,12 @@ def grant(engine: Engine, role: str, password: str | None, schema: str = "public
                 connection.execute(text(f"CREATE ROLE {check_role(role)} LOGIN"))
                 done.append(f"created role {role}")
             if password is not None:
-                # the literal is quoted by PostgreSQL itself (format %L), never by string pasting
-                statement = connection.execute(
-                    text("SELECT format('ALTER ROLE %I PASSWORD %L', CAST(:r AS text), CAST(:p AS text))"),
-                    {"r": role, "p": password},
-                ).scalar_one()
-                connection.exec_driver_sql(statement)
+                # quoted by psycopg2 (sql.Literal), not pasted: the password may hold any character
+                from psycopg2 import sql
+
+                statement = sql.SQL("ALTER ROLE {} PASSWORD {}").format(sql.Identifier(role), sql.Literal(password))
+                with connection.connection.driver_connection.cursor() as cursor:
+                    cursor.execute(statement)
                 done.append(f"set the password of {role}")
             database = connection.execute(text("SELECT current_database()")).scalar_one()
             for statement in grant_statements(role, schema):
