@@ -204,7 +204,10 @@ def etl_health(seeded) -> dict:
         )
     keys = hours_in(FROM, end)
     return {
-        "Last successful run": (["last successful run"], [(max(r.finished_at for r in runs if r.status == "ok"),)]),
+        "Last successful run": (
+            ["last successful run"],
+            [(max(r.finished_at for r in runs if r.status == "ok").timestamp() * 1000,)],
+        ),
         "Failed runs": (["failed runs"], [(sum(r.status == "failed" for r in in_range),)]),
         "Rows written": (["rows written"], [(sum(r.hourly_rows + r.daily_rows for r in in_range),)]),
         "Rejected values": (["rejected"], [(sum(r.rejected for r in in_range),)]),

@@ -316,9 +316,11 @@ def etl_health() -> Dashboard:
         time_from="now-2d",
         refresh="1m",
         panels=[
-            stat(
+            stat(  # epoch milliseconds: a stat shows numbers, and dateTimeFromNow reads milliseconds
                 "Last successful run",
-                "SELECT max(finished_at) AS \"last successful run\"\nFROM run_log\nWHERE status = 'ok'",
+                """SELECT extract(epoch FROM max(finished_at)) * 1000 AS "last successful run"
+FROM run_log
+WHERE status = 'ok'""",
                 table=True,
                 unit="dateTimeFromNow",
                 description="When the last `read --write` that ended ok finished.",
