@@ -1,4 +1,5 @@
-"""The command line: `read`, `inspect`, `db`, `demo`; `metrics`, `rollup`, `export` (in metrics_commands.py).
+"""The command line: `read`, `inspect`, `db`, `demo`; `metrics`, `rollup`, `export` (in metrics_commands.py);
+`dashboards` (in dashboards/command.py).
 
 Exit status: 0 all good; 1 a reader, node or the store failed (the others still ran and wrote);
 2 a usage or configuration error (one line naming the culprit).
@@ -84,6 +85,10 @@ def parser() -> argparse.ArgumentParser:
     ):
         action = db_commands.add_parser(name, parents=[common], help=text, description=text)
         action.add_argument("--url", help="store URL (default: store.url from the config, else sqlite:///analytics.db)")
+    from apercite_analytics.dashboards import command as dashboards_command
+
+    dashboards_command.add_grant_readonly(db_commands, common)
+    dashboards_command.add_dashboards(commands, common, _Parser)
 
     from apercite_analytics import metrics_commands
 
@@ -128,12 +133,20 @@ def _dispatch(args: argparse.Namespace, argv: list[str]) -> int:
         return _read(args, config.load(args.config), argv)
     if args.command == "inspect":
         return _inspect(args, config.load(args.config))
+    if args.command == "db" and args.db_command == "grant-readonly":
+        from apercite_analytics.dashboards.command import run_grant_readonly
+
+        return run_grant_readonly(args, config)
     if args.command == "db":
         return _db(args, config)
     if args.command in ("metrics", "rollup", "export"):
         from apercite_analytics import metrics_commands
 
         return metrics_commands.run(args)
+    if args.command == "dashboards":
+        from apercite_analytics.dashboards.command import run_dashboards
+
+        return run_dashboards(args)
     if args.command == "demo":
         from apercite_analytics import demo
 

@@ -79,7 +79,8 @@ def test_writer_failure_commits_nothing(store_url):
     engine = store.open_engine(store_url)
     store.upgrade(engine)
     with engine.begin() as connection:  # make every value write fail: the hour check rejects nothing, so drop the table
-        connection.exec_driver_sql("DROP TABLE hourly_value")
+        cascade = " CASCADE" if engine.dialect.name == "postgresql" else ""  # the hourly_series view
+        connection.exec_driver_sql("DROP TABLE hourly_value" + cascade)
     try:
         result = graph.run_chains(settings, {"good": _chain("good", "k", T1)}, ["good"], write=True)
         assert not result.ok and result.watermarks_moved == 0

@@ -150,7 +150,7 @@ def test_write_failure_is_a_store_error_without_the_password(pg_url):
     store.upgrade(engine)
     metric_store = MetricStore(engine)
     with engine.begin() as connection:
-        connection.execute(text("DROP TABLE hourly_value"))
+        connection.execute(text("DROP TABLE hourly_value CASCADE"))  # CASCADE: the hourly_series view
     with pytest.raises(StoreError) as info:
         metric_store.upsert("hourly", {("a", D, 1): 1})
     assert "writing 1 hourly values failed" in str(info.value)
