@@ -1,14 +1,17 @@
 """Run by the Airflow venv's Python (not by pytest): load a DAG folder with Airflow's DagBag, report in JSON.
 
-Usage: airflow_dagbag_report.py DAGS_FOLDER REPORT_FILE (a file: Airflow logs to stdout). The
-report holds the import errors and, per DAG, what tests/test_airflow_dag.py checks: its schedule
-(as the scheduler stores it), its settings and its tasks. Serializing the DAG, as the DAG
+Usage: airflow_dagbag_report.py DAGS_FOLDER SCENARIOS_FILE REPORT_FILE. SCENARIOS_FILE is a JSON list
+of environments (`{"APERCITE_CONFIG": "…"}`, `null` to unset); the folder is loaded once under each
+(one process: Airflow takes seconds to import), and REPORT_FILE gets one report per scenario (a file:
+Airflow logs to stdout): the import errors and, per DAG, what tests/test_airflow_dag.py checks: its
+schedule (as the scheduler stores it), its settings and its tasks. Serializing the DAG, as the DAG
 processor does, is part of loading it.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 
 from airflow.dag_processing.dagbag import DagBag
@@ -39,15 +42,26 @@ def describe(dag) -> dict:
     }
 
 
-def main(folder: str, out: str) -> None:
+def load(folder: str, environment: dict[str, str | None]) -> dict:
+    for name, value in environment.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
     bag = DagBag(dag_folder=folder)
-    report = {
+    return {
         "import_errors": {path: str(error) for path, error in bag.import_errors.items()},
         "dags": {dag_id: describe(dag) for dag_id, dag in bag.dags.items()},
     }
+
+
+def main(folder: str, scenarios: str, out: str) -> None:
+    with open(scenarios, encoding="utf-8") as file:
+        environments = json.load(file)
+    reports = [load(folder, environment) for environment in environments]
     with open(out, "w", encoding="utf-8") as file:
-        json.dump(report, file)
+        json.dump(reports, file)
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2])
+    main(*sys.argv[1:4])

@@ -108,11 +108,13 @@ class Airflow:
     def run(self, *args: str, timeout: float = 300, **env: str) -> subprocess.CompletedProcess:
         return _run([self.venv / "bin" / "airflow", *args], timeout=timeout, cwd=self.home, env=self.env(**env))
 
-    def dagbag(self, out: Path, **env: str) -> dict:
-        script = [self.venv / "bin" / "python", REPORT_SCRIPT, DAGS, out]
-        result = _run(script, timeout=300, cwd=self.home, env=self.env(**env))
+    def dagbag(self, tmp_path: Path, *scenarios: dict[str, str | None]) -> list[dict]:
+        """Load the DAG folder with DagBag under each environment (one process); a report per scenario."""
+        (tmp_path / "scenarios.json").write_text(json.dumps(scenarios), encoding="utf-8")
+        script = [self.venv / "bin" / "python", REPORT_SCRIPT, DAGS, tmp_path / "scenarios.json", tmp_path / "out.json"]
+        result = _run(script, timeout=300, cwd=self.home, env=self.env())
         assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-        return json.loads(out.read_text())
+        return json.loads((tmp_path / "out.json").read_text())
 
     def query(self, sql: str, *params) -> list[tuple]:
         with sqlite3.connect(self.database) as db:
@@ -154,15 +156,33 @@ def task_states(airflow: Airflow, logical_date: str) -> tuple[tuple, dict[str, t
 
 def test_the_dag_loads_with_one_task_per_configured_reader(airflow, tmp_path):
     config = make_config(tmp_path / "deploy")
-    # The config path from an Airflow Variable (set through Airflow's environment backend) ...
-    report = airflow.dagbag(tmp_path / "report.json", AIRFLOW_VAR_APERCITE_CONFIG=str(config))
-    assert report["import_errors"] == {}
-    dag = report["dags"][DAG_ID]
+    other = tmp_path / "other" / "analytics.toml"
+    other.parent.mkdir()
+    other.write_text('[readers.sql.queries.q]\nsql = "SELECT 1"\n', encoding="utf-8")
+    missing = tmp_path / "nowhere" / "analytics.toml"
+    by_variable, by_environment, not_found, not_set, bad_lookback = airflow.dagbag(
+        tmp_path,
+        # the config path from an Airflow Variable (set through Airflow's environment backend) ...
+        {"AIRFLOW_VAR_APERCITE_CONFIG": str(config)},
+        # ... or from $APERCITE_CONFIG; $APERCITE_START_DATE moves the start, $APERCITE_LOOKBACK --since
+        {
+            "AIRFLOW_VAR_APERCITE_CONFIG": None,
+            "APERCITE_CONFIG": str(other),
+            "APERCITE_START_DATE": "2026-11-20T06:00",
+            "APERCITE_LOOKBACK": "2d",
+        },
+        {"APERCITE_CONFIG": str(missing), "APERCITE_START_DATE": None, "APERCITE_LOOKBACK": None},
+        {"APERCITE_CONFIG": None},
+        {"APERCITE_CONFIG": str(config), "APERCITE_LOOKBACK": "3 hours"},
+    )
+
+    assert by_variable["import_errors"] == {}
+    dag = by_variable["dags"][DAG_ID]
     assert dag["timetable"] == {
         "__type": "airflow.timetables.interval.CronDataIntervalTimetable",
         "__var": {"expression": "0 * * * *", "timezone": "UTC"},
     }
-    assert dag["catchup"] is True and dag["max_active_runs"] == 2
+    assert dag["catchup"] is True and dag["max_active_runs"] == 1
     assert dag["start_date"] == "2026-11-01T00:00:00+00:00"
     tasks = dag["tasks"]
     assert set(tasks) == {"read_objects", "read_sql", "rollup", "fail_if_a_reader_failed"}
@@ -180,27 +200,24 @@ def test_the_dag_loads_with_one_task_per_configured_reader(airflow, tmp_path):
     assert tasks["fail_if_a_reader_failed"]["upstream"] == ["read_objects", "read_sql"]
     assert tasks["fail_if_a_reader_failed"]["trigger_rule"] == "one_failed"
 
-    # ... or from $APERCITE_CONFIG, and $APERCITE_START_DATE moves the start.
-    other = tmp_path / "other" / "analytics.toml"
-    other.parent.mkdir()
-    other.write_text('[readers.sql.queries.q]\nsql = "SELECT 1"\n', encoding="utf-8")
-    report = airflow.dagbag(
-        tmp_path / "report2.json", APERCITE_CONFIG=str(other), APERCITE_START_DATE="2026-11-20T06:00"
-    )
-    assert report["import_errors"] == {}
-    dag = report["dags"][DAG_ID]
+    assert by_environment["import_errors"] == {}
+    dag = by_environment["dags"][DAG_ID]
     assert set(dag["tasks"]) == {"read_sql", "rollup", "fail_if_a_reader_failed"}
     assert dag["start_date"] == "2026-11-20T06:00:00+00:00"
+    since = "--since {{ (data_interval_start - macros.timedelta(hours=48)) | ts }}"
+    assert (
+        f"read sql --write {since} --until {{{{ data_interval_end | ts }}}} -c {other}"
+        in dag["tasks"]["read_sql"]["bash_command"]
+    )
 
-    # A missing config is an import error that names the file (Airflow shows it as a broken DAG).
-    missing = tmp_path / "nowhere" / "analytics.toml"
-    report = airflow.dagbag(tmp_path / "report3.json", APERCITE_CONFIG=str(missing))
-    assert report["dags"] == {}
-    (error,) = report["import_errors"].values()
+    # No config is an import error that says why (Airflow shows it as a broken DAG).
+    assert not_found["dags"] == {}
+    (error,) = not_found["import_errors"].values()
     assert f"{missing}: no such config file" in error
-    report = airflow.dagbag(tmp_path / "report4.json")
-    (error,) = report["import_errors"].values()
+    (error,) = not_set["import_errors"].values()
     assert "set the Airflow Variable apercite_config or $APERCITE_CONFIG" in error
+    (error,) = bad_lookback["import_errors"].values()
+    assert 'apercite_lookback / $APERCITE_LOOKBACK: \'3 hours\' is not a duration like "3h" or "2d"' in error
 
 
 def test_airflow_dags_test_writes_the_data_interval(airflow, tmp_path):
@@ -248,14 +265,27 @@ def test_airflow_dags_test_writes_the_data_interval(airflow, tmp_path):
 
 
 def test_a_configuration_error_fails_the_tasks_at_once(airflow, tmp_path):
-    """Exit status 2 fails without retries: a retry (2 minutes later) could only fail again."""
+    """Exit status 2 fails without retries: a retry (2 minutes later) could only fail again.
+
+    (This run also has a 2-hour lookback: its tasks' --since is 2 hours before the interval.)
+    """
     config = make_config(tmp_path / "deploy")
     text = config.read_text(encoding="utf-8").replace(str(tmp_path / "deploy" / "shop.db"), "${SHOP_DB_PATH}")
     config.write_text(text, encoding="utf-8")
-    result = airflow.run("dags", "test", DAG_ID, "2026-11-20T13:00:00+00:00", timeout=240, APERCITE_CONFIG=str(config))
+    result = airflow.run(
+        "dags",
+        "test",
+        DAG_ID,
+        "2026-11-20T13:00:00+00:00",
+        timeout=240,
+        APERCITE_CONFIG=str(config),
+        APERCITE_LOOKBACK="2h",
+    )
     output = result.stdout[-6000:] + result.stderr[-3000:]
     assert result.returncode != 0, output
-    assert "sources.shop.url: environment variable SHOP_DB_PATH is not set" in result.stdout + result.stderr
+    log = result.stdout + result.stderr
+    assert "sources.shop.url: environment variable SHOP_DB_PATH is not set" in log
+    assert f"read sql --write --since 2026-11-20T10:00:00+00:00 --until 2026-11-20T13:00:00+00:00 -c {config}" in log
     (state, start, end), tasks = task_states(airflow, "2026-11-20 13:00:00.000000")
     assert (state, start, end) == ("failed", "2026-11-20 12:00:00.000000", "2026-11-20 13:00:00.000000")
     assert tasks == {

@@ -18,6 +18,9 @@ Settings (an Airflow Variable, else the environment variable, else the default):
     apercite_python      APERCITE_PYTHON      the Python that has apercite-analytics installed (python3)
     apercite_start_date  APERCITE_START_DATE  the first hour to run, UTC (2026-11-01); with catchup,
                                               every hour since then is run once the DAG is unpaused
+    apercite_lookback    APERCITE_LOOKBACK    also re-read this much before each interval ("3h", "2d";
+                                              default none): for sources whose recent hours still
+                                              change (late rows, GA4's processing delay)
 
 Exit statuses: 1 (a reader or the store failed) is retried with exponential backoff; 2 (a usage or
 configuration error) fails the task at once, because retrying cannot fix a config file. The rollup
@@ -28,6 +31,7 @@ runs when every reader is done, even if one failed (the others' values are in th
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import tomllib
 from datetime import UTC, datetime, timedelta
@@ -45,7 +49,6 @@ except ImportError:  # Airflow before 3.1 keeps it in airflow.timetables
 DAG_ID = "apercite_analytics"
 DEFAULT_START_DATE = "2026-11-01"
 EXIT_USAGE = 2  # our CLI's exit status for a usage or configuration error
-INTERVAL = "--since {{ data_interval_start | ts }} --until {{ data_interval_end | ts }}"
 
 
 def setting(variable: str, environment: str, default: str | None = None) -> str | None:
@@ -82,6 +85,18 @@ def configured_readers(config: Path) -> list[str]:
     return list(readers)
 
 
+def interval(lookback: str | None) -> str:
+    """`--since/--until` as Jinja templates of the run's data interval, `--since` moved back by `lookback`."""
+    until = "--until {{ data_interval_end | ts }}"
+    if not lookback:
+        return "--since {{ data_interval_start | ts }} " + until
+    match = re.fullmatch(r"\s*(\d+)\s*([hd])\s*", lookback)
+    if not match:
+        raise ValueError(f'apercite_lookback / $APERCITE_LOOKBACK: {lookback!r} is not a duration like "3h" or "2d"')
+    hours = int(match[1]) * (24 if match[2] == "d" else 1)
+    return f"--since {{{{ (data_interval_start - macros.timedelta(hours={hours})) | ts }}}} {until}"
+
+
 def start_date(text: str) -> datetime:
     """`2026-11-01` or `2026-11-01T06:00`, UTC unless an offset is given."""
     try:
@@ -113,6 +128,7 @@ class AperciteCommand(BashOperator):
 CONFIG = config_path()
 PYTHON = setting("apercite_python", "APERCITE_PYTHON", "python3")
 START_DATE = start_date(setting("apercite_start_date", "APERCITE_START_DATE", DEFAULT_START_DATE))
+INTERVAL = interval(setting("apercite_lookback", "APERCITE_LOOKBACK"))
 CLI = f"{shlex.quote(PYTHON)} -m apercite_analytics"
 CONFIG_ARG = f"-c {shlex.quote(str(CONFIG))}"
 
@@ -123,7 +139,7 @@ with DAG(
     schedule=CronDataIntervalTimetable("0 * * * *", timezone="UTC"),
     start_date=START_DATE,
     catchup=True,  # every hour since start_date is run (max_active_runs at a time): no silent gaps
-    max_active_runs=2,  # a slow hour does not hold up the next; a catch-up does not flood the sources
+    max_active_runs=1,  # hours in order: watermarks follow, a catch-up does not flood the sources
     tags=["apercite-analytics"],
     default_args={
         "retries": 3,
