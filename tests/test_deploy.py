@@ -56,6 +56,15 @@ def test_the_crontab_line_parses_and_its_minute_is_past_the_hour():
     assert f"cd {HOME} &&" in command
 
 
+def test_the_documented_cron_line_is_the_shipped_one():
+    ((fields, command),) = cron_jobs()
+    line = f"{' '.join(fields)}  {command}"
+    root = DEPLOY.parent
+    for doc in (root / "README.md", root / "docs" / "scheduling.md"):
+        blocks = re.findall(r"```cron\n(.*?)```", doc.read_text(encoding="utf-8"), re.DOTALL)
+        assert [b.strip() for b in blocks] == [line], doc
+
+
 @pytest.fixture
 def cron_home(tmp_path, monkeypatch) -> Path:
     """The demo (source, config, relative store) in a directory standing for /srv/apercite-analytics."""

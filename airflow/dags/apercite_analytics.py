@@ -8,9 +8,10 @@ Each task runs our command line in the Python environment where apercite-analyti
 where <start> and <end> are the run's data interval. So this file imports neither our package nor
 its extras (it parses on any Airflow 3 DAG processor), and a run, a backfill or a cleared task reads
 exactly its hour [data_interval_start, data_interval_end): `CronDataIntervalTimetable`, because in
-Airflow 3 a plain cron `schedule` gives zero-length intervals. The task list is the config's `[readers.*]` sections,
-read with `tomllib` when the DAG is parsed. Tasks run in the config file's directory, as from cron,
-so relative SQLite paths in the config mean the same thing.
+Airflow 3 a plain cron `schedule` gives zero-length intervals. The task list is the config's
+`[readers.*]` sections, read with `tomllib` when the DAG is parsed. Tasks run in the config file's
+directory, as from cron, so relative SQLite paths in the config mean the same thing. Tested with
+Airflow 3.3.2.
 
 Settings (an Airflow Variable, else the environment variable, else the default):
 
@@ -43,7 +44,7 @@ from airflow.sdk.exceptions import AirflowException, AirflowFailException, Airfl
 
 try:
     from airflow.sdk import CronDataIntervalTimetable
-except ImportError:  # Airflow before 3.1 keeps it in airflow.timetables
+except ImportError:  # older Airflow 3 releases have it only here
     from airflow.timetables.interval import CronDataIntervalTimetable
 
 DAG_ID = "apercite_analytics"
