@@ -99,7 +99,7 @@ def test_the_cron_command_writes_logs_and_skips_while_locked(cron_home, tmp_path
     assert result.returncode == 0 and result.stdout == result.stderr == "", result
     text = log.read_text(encoding="utf-8")
     assert re.match(r"^\w{3} \w{3} [ \d]\d \d\d:\d\d:\d\d UTC \d{4}\n", text)  # `date -u` heads each run
-    assert "run ok" in text and "error" not in text
+    assert "run ok" in text and "error:" not in text
     assert run_log(cron_home / "analytics.db") == [("ok", "apercite-analytics read all --write -c analytics.toml")]
 
     lock = cron_home / "run.lock"
@@ -155,6 +155,11 @@ def test_systemd_analyze_verifies_the_units(tmp_path):
     )
     # verify exits 0 on unknown keys and bad values too: it only warns, so any output is a finding.
     assert (result.returncode, result.stdout, result.stderr) == (0, "", ""), result
+    (tmp_path / "typo.service").write_text(text.replace("Type=oneshot", "Tpye=oneshot"), encoding="utf-8")
+    typo = subprocess.run(
+        [analyze, "verify", "typo.service"], cwd=tmp_path, capture_output=True, text=True, timeout=120
+    )
+    assert "Unknown key 'Tpye' in section [Service]" in typo.stderr  # it does read what it is given
     calendar = subprocess.run(
         [analyze, "calendar", unit(TIMER)["Timer"]["OnCalendar"]], capture_output=True, text=True, timeout=60
     )
