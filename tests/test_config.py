@@ -9,6 +9,7 @@ import pytest
 from apercite_analytics import config
 from apercite_analytics.config import SourceSettings, StoreSettings
 from apercite_analytics.errors import ConfigError
+from apercite_analytics.readers import available
 from apercite_analytics.redact import scrub
 
 EXAMPLES = Path(__file__).parent.parent / "examples"
@@ -84,7 +85,7 @@ def test_defaults_and_env_default_syntax(tmp_path, monkeypatch):
         ('[sources.Web]\nurl = "sqlite://"\n', "sources.Web: name 'Web' must be lowercase"),
         ('[sources.web]\nurl = "sqlite://"\nconnect_timeout = -1\n', "sources.web.connect_timeout: must be a positive"),
         ('sources = "x"\n', "sources: expected a table, got a string ('x')"),
-        ("[readers.nope]\n", "readers.nope: unknown reader (known: objects, sql)"),
+        ("[readers.nope]\n", f"readers.nope: unknown reader (known: {', '.join(sorted(available()))})"),
         ('[readers.objects]\ntables = ["users"]\n', "readers.objects.source: missing required key"),
         (
             '[readers.objects]\nsource = "web"\ntables = ["users"]\n',
@@ -148,5 +149,5 @@ def test_example_config_is_valid(monkeypatch):
     for name in ("ANALYTICS_DB_PASSWORD", "APP_DB_PASSWORD"):
         monkeypatch.setenv(name, "example-secret")
     settings = config.load(str(EXAMPLES / "analytics.toml"))
-    assert set(settings.readers) == {"objects", "sql"}
+    assert set(settings.readers) == {"objects", "sql", "events", "spiders"}
     assert settings.store.url.startswith("postgresql://")
