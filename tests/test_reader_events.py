@@ -158,14 +158,14 @@ def reference(rows: Sequence[tuple], hours: Sequence[datetime], days: Sequence[d
                 metrics[f"events.{part}.duration.max"] = max(durations)
     daily: dict = defaultdict(dict)
     for day in days:
-        for window, suffix in ((1, ""), (7, ".7d"), (28, ".28d")):
-            first = day - timedelta(days=window - 1)
-            users = defaultdict(set)
-            for name, moment, user, _ in rows:
-                if user is not None and first <= moment.date() <= day:
-                    users[events.name_part(name)].add(user)
-            for part, found in users.items():
-                daily[day][f"events.{part}.users{suffix}"] = len(found)
+        users = {window: defaultdict(set) for window in (1, 7, 28)}
+        for name, moment, user, _ in rows:
+            for window, found in users.items():
+                if user is not None and day - timedelta(days=window - 1) <= moment.date() <= day:
+                    found[events.name_part(name)].add(user)
+        for part in users[28]:  # a name with users in the last 28 days has all three values, zeros included
+            for window, suffix in ((1, ""), (7, ".7d"), (28, ".28d")):
+                daily[day][f"events.{part}.users{suffix}"] = len(users[window][part])
     return dict(hourly), dict(daily)
 
 
@@ -209,6 +209,28 @@ def test_hourly_and_daily_aggregates_match_a_reference(source):
     assert len(expected_hourly) == 20 and sum(len(m) for m in expected_hourly.values()) > 200  # data to compare
     assert_close(hourly, expected_hourly)
     assert_close(daily, expected_daily)
+
+
+def test_daily_values_over_many_days_match_a_reference(source):
+    # users come back after gaps of every length (1 to 40 days): spans that overlap, touch and part
+    rng = random.Random(11)
+    start = at("2026-10-01 00:00:00")
+    rows = [
+        (
+            rng.choice(["login", "export"]),
+            start + timedelta(minutes=rng.randrange(50 * 24 * 60)),
+            rng.randrange(25),
+            None,
+        )
+        for _ in range(400)
+    ]
+    rows = [r for r in rows if r[1] < NOW]
+    source.insert(rows)
+    _, daily = split(read(source.url, backfill("2026-11-01", "2026-11-20T16:00")))
+    days = [date(2026, 11, 1) + timedelta(days=d) for d in range(20)]
+    _, expected = reference(rows, [], days)
+    assert len(expected) == 20
+    assert_close(daily, expected)
 
 
 @pytest.mark.parametrize(

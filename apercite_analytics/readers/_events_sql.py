@@ -12,7 +12,9 @@ that an index on it is used, and both returning aggregates only, ordered by peri
   x[⌊h⌋] + (x[⌊h⌋+1] − x[⌊h⌋])·(h − ⌊h⌋).
 * `daily()` — per UTC day D of :first_day…:last_day (days since 1970-01-01) and event name: distinct
   `users` on D, `users_7d` over [D-6, D] and `users_28d` over [D-27, D]. The events of the range
-  are first reduced to distinct (name, user, day), which is then joined to the days.
+  are reduced to distinct (name, user, day); each such row opens a span of days the user counts
+  in, closed by the window's end or the user's next active day, and running sums of span starts
+  and ends give the counts: linear in rows, where joining rows to days would multiply them by 28.
 
 Identifiers arrive already quoted by the dialect (see `_tables.py`); values are bound.
 A literal `%` is written once: SQLAlchemy doubles it for pymysql's paramstyle.
@@ -124,18 +126,35 @@ class EventsSQL:
         """Columns: dn (days since 1970-01-01), ev_name, users, users_7d, users_28d; ordered by dn, ev_name.
 
         Bind :first_day, :last_day (day numbers) and :since, :until covering [first_day-27, last_day+1).
+        A user active on day a, next active on day b, is counted in the W-day window of the days
+        [a, min(a + W, b)): one +1 at a and one -1 at min(a + W, b) per (name, user, active day),
+        summed per name over the days. Linear in the table's rows, for a day or a year of days.
         """
         c = self.c
         day = _DAY_NUMBER[self.dialect].format(t=c["time"])
+        least = "min" if self.dialect == "sqlite" else "LEAST"
         known_user = f"{c['user']} IS NOT NULL"
+        ends = " ".join(
+            f"UNION ALL SELECT ev_name, {least}(dn + {w}, COALESCE(next_dn, dn + {w})), "
+            + ", ".join("-1" if w == other else "0" for other in (1, 7, 28))
+            + " FROM spans"
+            for w in (1, 7, 28)
+        )
+        running = "OVER (PARTITION BY ev_name ORDER BY dn ROWS UNBOUNDED PRECEDING)"
         return self._text(
             "WITH RECURSIVE days (dn) AS (SELECT :first_day UNION ALL SELECT dn + 1 FROM days WHERE dn < :last_day), "
             f"active AS (SELECT DISTINCT {c['name']} AS ev_name, {c['user']} AS ev_user, {day} AS dn "
-            f"FROM {self.table.name} WHERE {self._where(known_user)}) "
-            "SELECT days.dn AS dn, active.ev_name AS ev_name, "
-            "COUNT(DISTINCT CASE WHEN active.dn = days.dn THEN active.ev_user END) AS users, "
-            "COUNT(DISTINCT CASE WHEN active.dn > days.dn - 7 THEN active.ev_user END) AS users_7d, "
-            "COUNT(DISTINCT active.ev_user) AS users_28d "
-            "FROM days JOIN active ON active.dn > days.dn - 28 AND active.dn <= days.dn "
-            "GROUP BY days.dn, active.ev_name ORDER BY days.dn, active.ev_name"
+            f"FROM {self.table.name} WHERE {self._where(known_user)}), "
+            "spans AS (SELECT ev_name, dn, LEAD(dn) OVER (PARTITION BY ev_name, ev_user ORDER BY dn) AS next_dn "
+            "FROM active), "
+            "changes (ev_name, dn, c1, c7, c28) AS (SELECT ev_name, dn, 1, 1, 1 FROM spans "
+            f"{ends} "
+            "UNION ALL SELECT names.ev_name, days.dn, 0, 0, 0 FROM days "
+            "CROSS JOIN (SELECT DISTINCT ev_name FROM active) AS names), "
+            "per_day AS (SELECT ev_name, dn, SUM(c1) AS c1, SUM(c7) AS c7, SUM(c28) AS c28 "
+            "FROM changes GROUP BY ev_name, dn), "
+            f"running AS (SELECT ev_name, dn, SUM(c1) {running} AS users, SUM(c7) {running} AS users_7d, "
+            f"SUM(c28) {running} AS users_28d FROM per_day) "
+            "SELECT dn, ev_name, users, users_7d, users_28d FROM running "
+            "WHERE dn >= :first_day AND dn <= :last_day AND users_28d > 0 ORDER BY dn, ev_name"
         )

@@ -244,9 +244,9 @@ class ReadEvents:
             metrics: dict[str, Any] = {}
             for part in sorted({*by_name, *(names(n) for n in self.settings.events)}):
                 row = by_name.get(part)
-                metrics[f"events.{part}.users"] = row.users if row else 0
-                metrics[f"events.{part}.users.7d"] = row.users_7d if row else 0
-                metrics[f"events.{part}.users.28d"] = row.users_28d if row else 0
+                metrics[f"events.{part}.users"] = int(row.users) if row else 0  # SUM() may be a decimal
+                metrics[f"events.{part}.users.7d"] = int(row.users_7d) if row else 0
+                metrics[f"events.{part}.users.28d"] = int(row.users_28d) if row else 0
             if metrics:
                 yield {"date": day}, metrics
 
