@@ -354,6 +354,34 @@ def test_without_duration_column(source):
     assert hourly == {(NOV20, 13): {"events.signup.count": 2, "events.signup.users": 1}}
 
 
+def test_schema_table_and_mixed_case_columns_are_quoted(pg_url):
+    source = Source("postgresql", pg_url)
+    source.run(
+        "CREATE SCHEMA product",
+        'CREATE TABLE product."Events" ("Kind" text, "createdAt" timestamptz, "user" integer, "select" real)',
+        "INSERT INTO product.\"Events\" VALUES ('signup', '2026-11-20 13:10:00+00', 1, 4), "
+        "('signup', '2026-11-20 13:20:00+00', 2, 8)",
+    )
+    columns = {"name": "Kind", "time": "createdAt", "user": "user", "duration": "select"}  # reserved words too
+    hourly, _ = split(
+        read(source.url, backfill("2026-11-20T13:00", "2026-11-20T14:00"), table="product.Events", columns=columns)
+    )
+    assert hourly == {
+        (NOV20, 13): {
+            "events.signup.count": 2,
+            "events.signup.users": 2,
+            "events.signup.duration.p50": 6.0,
+            "events.signup.duration.p90": 7.6,
+            "events.signup.duration.p99": pytest.approx(7.96),
+            "events.signup.duration.max": 8.0,
+        }
+    }
+    with pytest.raises(
+        SourceError, match=r"readers\.events\.columns\.time: table 'product\.Events' has no column 'createdat'"
+    ):
+        read(source.url, backfill("2026-11-20T13:00"), table="product.Events", columns=columns | {"time": "createdat"})
+
+
 def test_names_colliding_after_sanitising(source):
     source.insert([("Sign Up", at("2026-11-20 13:10:00"), 1, None), ("sign-up", at("2026-11-20 13:20:00"), 2, None)])
     with pytest.raises(SourceError) as info:

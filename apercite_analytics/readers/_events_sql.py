@@ -128,29 +128,29 @@ class EventsSQL:
         Bind :first_day, :last_day (day numbers) and :since, :until covering [first_day-27, last_day+1).
         A user active on day a, next active on day b, is counted in the W-day window of the days
         [a, min(a + W, b)): one +1 at a and one -1 at min(a + W, b) per (name, user, active day),
-        summed per name over the days. Linear in the table's rows, for a day or a year of days.
+        summed per name over the days. The (name, day, min(b, a + 28)) triples are counted first,
+        which leaves a few rows per name and day whatever the number of users: linear in the table's
+        rows, for a day or a year of days.
         """
         c = self.c
         day = _DAY_NUMBER[self.dialect].format(t=c["time"])
         least = "min" if self.dialect == "sqlite" else "LEAST"
         known_user = f"{c['user']} IS NOT NULL"
-        ends = " ".join(
-            f"UNION ALL SELECT ev_name, {least}(dn + {w}, COALESCE(next_dn, dn + {w})), "
-            + ", ".join("-1" if w == other else "0" for other in (1, 7, 28))
-            + " FROM spans"
-            for w in (1, 7, 28)
-        )
         running = "OVER (PARTITION BY ev_name ORDER BY dn ROWS UNBOUNDED PRECEDING)"
         return self._text(
             "WITH RECURSIVE days (dn) AS (SELECT :first_day UNION ALL SELECT dn + 1 FROM days WHERE dn < :last_day), "
             f"active AS (SELECT DISTINCT {c['name']} AS ev_name, {c['user']} AS ev_user, {day} AS dn "
             f"FROM {self.table.name} WHERE {self._where(known_user)}), "
-            "spans AS (SELECT ev_name, dn, LEAD(dn) OVER (PARTITION BY ev_name, ev_user ORDER BY dn) AS next_dn "
-            "FROM active), "
-            "changes (ev_name, dn, c1, c7, c28) AS (SELECT ev_name, dn, 1, 1, 1 FROM spans "
-            f"{ends} "
+            "spans AS (SELECT ev_name, dn, "
+            f"COALESCE({least}(LEAD(dn) OVER (PARTITION BY ev_name, ev_user ORDER BY dn), dn + 28), dn + 28) "
+            "AS next_dn FROM active), "
+            "starts AS (SELECT ev_name, dn, next_dn, COUNT(*) AS n FROM spans GROUP BY ev_name, dn, next_dn), "
+            "changes (ev_name, dn, c1, c7, c28) AS (SELECT ev_name, dn, n, n, n FROM starts "
+            "UNION ALL SELECT ev_name, dn + 1, -n, 0, 0 FROM starts "
+            f"UNION ALL SELECT ev_name, {least}(dn + 7, next_dn), 0, -n, 0 FROM starts "
+            "UNION ALL SELECT ev_name, next_dn, 0, 0, -n FROM starts "
             "UNION ALL SELECT names.ev_name, days.dn, 0, 0, 0 FROM days "
-            "CROSS JOIN (SELECT DISTINCT ev_name FROM active) AS names), "
+            "CROSS JOIN (SELECT DISTINCT ev_name FROM starts) AS names), "
             "per_day AS (SELECT ev_name, dn, SUM(c1) AS c1, SUM(c7) AS c7, SUM(c28) AS c28 "
             "FROM changes GROUP BY ev_name, dn), "
             f"running AS (SELECT ev_name, dn, SUM(c1) {running} AS users, SUM(c7) {running} AS users_7d, "
