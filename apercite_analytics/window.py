@@ -10,7 +10,8 @@ from apercite_analytics.errors import ConfigError
 
 HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
-_DURATION = re.compile(r"^\s*(?P<n>\d+)\s*(?P<unit>[hd])\s*$")
+_DURATION = re.compile(r"^\s*(?P<n>\d+)\s*(?P<unit>[mhd])\s*$")
+_UNITS = {"m": timedelta(minutes=1), "h": HOUR, "d": DAY}
 
 
 def utcnow() -> datetime:
@@ -32,13 +33,13 @@ def to_utc(moment: datetime) -> datetime:
     return moment.astimezone(UTC)
 
 
-def parse_duration(text: str, where: str) -> timedelta:
-    """`"3h"` or `"2d"` (config lookbacks)."""
+def parse_duration(text: str, where: str, units: str = "hd") -> timedelta:
+    """`"3h"` or `"2d"` (config lookbacks); `"15m"` too where `units` includes `m`."""
     match = _DURATION.match(text)
-    if not match or int(match["n"]) == 0:
-        raise ConfigError(f'{where}: expected a duration like "3h" or "2d", got {text!r}')
-    n = int(match["n"])
-    return timedelta(hours=n) if match["unit"] == "h" else timedelta(days=n)
+    if not match or int(match["n"]) == 0 or match["unit"] not in units:
+        example = '"15m", "3h" or "2d"' if "m" in units else '"3h" or "2d"'
+        raise ConfigError(f"{where}: expected a duration like {example}, got {text!r}")
+    return int(match["n"]) * _UNITS[match["unit"]]
 
 
 def parse_moment(text: str, option: str) -> datetime:

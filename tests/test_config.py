@@ -152,6 +152,6 @@ def test_example_config_is_valid(monkeypatch):
     for name in ("ANALYTICS_DB_PASSWORD", "APP_DB_PASSWORD"):
         monkeypatch.setenv(name, "example-secret")
     settings = config.load(str(EXAMPLES / "analytics.toml"))
-    assert {"objects", "sql", "google_analytics", "prometheus", "json"} <= set(settings.readers)
+    assert set(settings.readers) == {"objects", "sql", "google_analytics", "prometheus", "json", "events", "spiders"}
     assert settings.dictionary.path == "../metrics"  # the shipped dictionary, relative to examples/
     assert settings.store.url.startswith("postgresql://")

@@ -51,9 +51,16 @@ def test_moments_are_utc():
 def test_durations():
     assert parse_duration("3h", "k") == timedelta(hours=3)
     assert parse_duration(" 7d ", "k") == timedelta(days=7)
-    for bad in ("3 weeks", "0h", "h", "-1d", "1.5h"):
+    for bad in ("3 weeks", "0h", "h", "-1d", "1.5h", "15m"):
         with pytest.raises(ConfigError, match=r"^k: expected a duration"):
             parse_duration(bad, "k")
+
+
+def test_durations_in_minutes_where_allowed():
+    assert parse_duration("15m", "k", units="mhd") == timedelta(minutes=15)
+    assert parse_duration("2h", "k", units="mhd") == timedelta(hours=2)
+    with pytest.raises(ConfigError, match=r'^k: expected a duration like "15m", "3h" or "2d", got \'0m\''):
+        parse_duration("0m", "k", units="mhd")
 
 
 def test_masking():

@@ -1,0 +1,206 @@
+"""Benchmark: the `events` reader on 10 M events in PostgreSQL — hourly run time and flat memory.
+
+Seeds a scratch PostgreSQL database (generate_series, in SQL) with two tables of the same shape and
+time span: `events_big` (10 M events) and `events_base` (100 k, the baseline measured in the same
+run). Each measurement is one whole `read events --write` (graph, normalize, upsert into a fresh
+SQLite store) in its own process, which reports its wall time and peak RSS (getrusage); one more
+run per table and scenario reports the peak of Python allocations (tracemalloc). Scenarios:
+
+* hourly   — the steady-state hourly job: the watermark is one hour old, so it reads the last two
+             completed hours (lookback 1h) and the current one, plus today's daily values
+             (whose 28-day distinct users read 28 days of the table);
+* backfill — `--since` 30 days ago: 30 days of hours and 31 days of daily values.
+
+Runs alternate between the tables; medians of --runs runs, and big/base ratios, are printed.
+Memory stays flat when the big/base RSS ratio is ≈ 1 (only aggregates reach Python).
+
+    python benchmarks/events_10m.py [--events 10000000] [--baseline 100000] [--days 60] [--runs 3]
+
+PostgreSQL: $APERCITE_BENCH_POSTGRES_URL, else $APERCITE_TEST_POSTGRES_URL, else
+postgresql://postgres@127.0.0.1:5432/test. The scratch database is dropped at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import tracemalloc
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from apercite_analytics.urls import database_url
+
+ADMIN_URL = os.environ.get(
+    "APERCITE_BENCH_POSTGRES_URL",
+    os.environ.get("APERCITE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"),
+)
+NAMES = ["signup", "login", "screenshot", "export", "share", "invite", "upgrade", "api_call"]
+SEED = """
+CREATE TABLE {table} (
+    id bigserial PRIMARY KEY,
+    name text NOT NULL,
+    created_at timestamptz NOT NULL,
+    user_id integer,
+    duration_ms double precision
+);
+INSERT INTO {table} (name, created_at, user_id, duration_ms)
+SELECT (ARRAY[{names}])[1 + (i % 8)],
+       :now - random() * interval '{days} days',
+       CASE WHEN random() < 0.05 THEN NULL ELSE (random() * 200000)::integer END,
+       CASE WHEN i % 8 IN (2, 7) THEN -ln(1 - random()) * 250 END
+FROM generate_series(1, {count}) AS i;
+CREATE INDEX {table}_created_at ON {table} (created_at);
+ANALYZE {table};
+"""
+
+
+def seed(url: str, table: str, count: int, days: int, now: datetime) -> float:
+    started = time.monotonic()
+    engine = create_engine(database_url(url))
+    names = ", ".join(f"'{n}'" for n in NAMES)
+    with engine.begin() as connection:
+        for statement in SEED.format(table=table, names=names, days=days, count=count).split(";"):
+            if statement.strip():
+                connection.execute(text(statement), {"now": now} if ":now" in statement else {})
+    engine.dispose()
+    return time.monotonic() - started
+
+
+def child(url: str, table: str, scenario: str, traced: str) -> None:
+    """One measured run, in this process; prints one JSON line. Timed runs are not traced
+    (tracemalloc slows every allocation); a traced run reports the peak of Python allocations."""
+    from apercite_analytics import cli, graph, store
+    from apercite_analytics.config import parse
+    from apercite_analytics.readers import events
+    from apercite_analytics.state import Watermarks
+    from apercite_analytics.window import Window, floor_hour, utcnow
+
+    cli.setup_logging(-1)
+    with tempfile.TemporaryDirectory() as folder:
+        store_url = f"sqlite:///{Path(folder) / 'store.db'}"
+        settings = parse(
+            {
+                "store": {"url": store_url},
+                "sources": {"app": {"url": url, "query_timeout": 3600}},
+                "readers": {"events": {"source": "app", "table": table, "columns": {"duration": "duration_ms"}}},
+            }
+        )
+        now = utcnow()
+        engine = store.open_engine(store_url)
+        store.upgrade(engine)
+        if scenario == "hourly":  # the previous hourly run read up to the start of the last hour
+            marks = Watermarks()
+            marks.advance("events", table, floor_hour(now) - timedelta(hours=1))
+            marks.commit(engine, {"events"})
+        engine.dispose()
+        window = Window(now=now, since=now - timedelta(days=30)) if scenario == "backfill" else Window(now=now)
+        if traced == "traced":
+            tracemalloc.start()
+        started = time.monotonic()
+        result = graph.run_chains(settings, events.chains(settings.readers["events"], window), ["events"], write=True)
+        seconds = time.monotonic() - started
+        _, traced_peak = tracemalloc.get_traced_memory()  # 0 when not tracing
+        tracemalloc.stop()
+    if not result.ok:
+        raise SystemExit(f"run failed: {result.failures}")
+    print(
+        json.dumps(
+            {
+                "seconds": seconds,
+                "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                "traced_mb": traced_peak / 2**20,
+                "hourly_rows": result.written["hourly_value"],
+                "daily_rows": result.written["daily_value"],
+            }
+        )
+    )
+
+
+def measure(url: str, table: str, scenario: str, traced: bool = False) -> dict:
+    done = subprocess.run(
+        [sys.executable, __file__, "--child", url, table, scenario, "traced" if traced else "timed"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"{scenario} on {table} failed:\n{done.stderr}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--events", type=int, default=10_000_000)
+    ap.add_argument("--baseline", type=int, default=100_000)
+    ap.add_argument("--days", type=int, default=60, help="time span of the seeded events, back from now")
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child:
+        child(*args.child)
+        return
+
+    database = f"apercite_bench_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(database_url(ADMIN_URL), isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f"CREATE DATABASE {database}"))
+    url = make_url(ADMIN_URL).set(database=database).render_as_string(hide_password=False)
+    try:
+        now = datetime.now(UTC)
+        tables = {"base": ("events_base", args.baseline), "big": ("events_big", args.events)}
+        for table, count in tables.values():
+            seconds = seed(url, table, count, args.days, now)
+            print(f"seeded {table}: {count:,} events over {args.days} days in {seconds:.1f} s", flush=True)
+        results: dict[tuple, list[dict]] = {}
+        for scenario in ("hourly", "backfill"):
+            for run in range(args.runs):
+                for label, (table, _) in tables.items():
+                    measured = measure(url, table, scenario)
+                    results.setdefault((scenario, label), []).append(measured)
+                    print(
+                        f"  {scenario:8} {label:4} run {run + 1}: {measured['seconds']:6.2f} s, "
+                        f"peak RSS {measured['rss_mb']:6.1f} MB, "
+                        f"{measured['hourly_rows']} hourly + {measured['daily_rows']} daily values",
+                        flush=True,
+                    )
+            for label, (table, _) in tables.items():
+                traced = measure(url, table, scenario, traced=True)
+                results[(scenario, label, "traced")] = [traced]
+                print(f"  {scenario:8} {label:4} traced run: peak of Python allocations {traced['traced_mb']:.2f} MB")
+        print(f"\nmedians of {args.runs} runs ({args.events:,} vs {args.baseline:,} events over {args.days} days)")
+        print(f"{'scenario':10}{'table':8}{'seconds':>10}{'peak RSS MB':>14}{'traced MB':>12}{'values':>10}")
+        for scenario in ("hourly", "backfill"):
+            medians = {}
+            for label in tables:
+                runs = results[(scenario, label)]
+                medians[label] = {key: statistics.median(r[key] for r in runs) for key in ("seconds", "rss_mb")}
+                medians[label]["traced_mb"] = results[(scenario, label, "traced")][0]["traced_mb"]
+                values = runs[0]["hourly_rows"] + runs[0]["daily_rows"]
+                m = medians[label]
+                print(
+                    f"{scenario:10}{label:8}{m['seconds']:>10.2f}{m['rss_mb']:>14.1f}{m['traced_mb']:>12.2f}{values:>10}"
+                )
+            big, base = medians["big"], medians["base"]
+            print(
+                f"{scenario:10}{'big/base':8}{big['seconds'] / base['seconds']:>10.1f}"
+                f"{big['rss_mb'] / base['rss_mb']:>14.2f}{big['traced_mb'] / base['traced_mb']:>12.2f}"
+            )
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)"))
+        admin.dispose()
+
+
+if __name__ == "__main__":
+    main()
