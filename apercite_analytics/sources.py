@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import TypeVar
 from urllib.parse import quote
 
 from sqlalchemy import create_engine, event
@@ -26,6 +27,7 @@ from apercite_analytics.redact import mask_url, scrub
 from apercite_analytics.urls import database_url
 
 log = logging.getLogger("apercite_analytics")
+T = TypeVar("T")
 BACKOFF = 1.0  # seconds before the first retry; doubles each time
 # PostgreSQL SQLSTATEs worth another try: serialization failure, deadlock, server shutting down/starting
 _PG_TRANSIENT = ("40001", "40P01", "57P01", "57P02", "57P03")
@@ -85,19 +87,31 @@ class Sources:
                 self._engines[name] = _create_engine(name, self._settings[name])
             return self._engines[name]
 
-    def read(self, name: str, work: Callable[[Connection], object], doing: str = "") -> object:
+    def connect(self, name: str, doing: str = "connecting") -> Connection:
+        """A connection, retrying transient connect failures (for readers that stream their results:
+        a connection lost mid-stream fails the reader, whose watermark then stays where it was)."""
+        return self._retrying(name, doing, lambda: self.engine(name).connect())
+
+    def read(self, name: str, work: Callable[[Connection], T], doing: str = "") -> T:
         """`work(connection)` on a fresh connection, retried on transient errors (see module doc).
 
         `work` must finish its reading before it returns (it may run more than once).
         """
+
+        def attempt() -> T:
+            with self.engine(name).connect() as connection:
+                return work(connection)
+
+        return self._retrying(name, doing, attempt)
+
+    def _retrying(self, name: str, doing: str, attempt: Callable[[], T]) -> T:
         retries = self._settings[name].retries
-        for attempt in range(retries + 1):
+        for number in range(retries + 1):
             try:
-                with self.engine(name).connect() as connection:
-                    return work(connection)
+                return attempt()
             except SQLAlchemyError as exc:
-                if attempt < retries and is_transient(exc):
-                    delay = BACKOFF * 2**attempt
+                if number < retries and is_transient(exc):
+                    delay = BACKOFF * 2**number
                     log.warning("%s; retrying in %.0f s", self.error(name, exc, doing), delay)
                     time.sleep(delay)
                     continue

@@ -165,11 +165,7 @@ class ReadEvents:
     def __call__(self, *, sources, state) -> Iterator[tuple[dict, dict]]:
         s = self.settings
         plan_ = plan(s, self.window, state.get(READER, s.key))
-        try:
-            connection = sources.engine(s.source).connect()
-        except SQLAlchemyError as exc:
-            raise sources.error(s.source, exc, "connecting") from None
-        with connection:
+        with sources.connect(s.source) as connection:
             table = reflect_table(sources, s.source, connection, s.table, s.columns.roles(), f"readers.{READER}")
             sql = EventsSQL(table, filtered=bool(s.events))
             names = NameParts()

@@ -21,7 +21,6 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
 from sqlalchemy import text
-from sqlalchemy.exc import SQLAlchemyError
 
 from apercite_analytics.config import SourceSettings, check_source
 from apercite_analytics.errors import ConfigError
@@ -87,11 +86,8 @@ class CountSpiders:
     def __call__(self, *, sources) -> Iterator[tuple[dict, dict]]:
         s, now = self.settings, self.window.now
         fresh_since = now - parse_duration(s.fresh, "fresh", units="mhd")
-        try:
-            connection = sources.engine(s.source).connect()
-        except SQLAlchemyError as exc:
-            raise sources.error(s.source, exc, "connecting") from None
-        with connection:
+
+        def count(connection) -> tuple[int, int, int]:
             table = reflect_table(sources, s.source, connection, s.table, s.columns.roles(), f"readers.{READER}")
             c = table.columns
             stage = _STAGE[table.dialect].format(a=c["attributes"])
@@ -106,10 +102,9 @@ class CountSpiders:
             )
             params = {"fresh_since": table.bind_time(fresh_since, "updated_at")}
             params.update({"key": s.stage} if table.dialect == "postgresql" else {"path": f"$.{s.stage}"})
-            try:
-                total, active, stale = connection.execute(statement, params).one()
-            except SQLAlchemyError as exc:
-                raise sources.error(s.source, exc, f"counting the workers of {s.table!r}") from None
+            return tuple(connection.execute(statement, params).one())
+
+        total, active, stale = sources.read(s.source, count, f"counting the workers of {s.table!r}")
         metrics = {
             "spider.idle": total - active,
             "spider.active": active,
