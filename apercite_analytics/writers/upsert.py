@@ -2,8 +2,14 @@
 
 Each writer buffers values keyed by (metric, date[, hour]) — a later value for the same key
 replaces the earlier one, so duplicates inside a batch are "last one wins" — and writes a full
-batch with one bulk get-or-create of metric ids and one `INSERT … ON CONFLICT … DO UPDATE`
-(executed as multi-row VALUES). Re-running the same hour rewrites the same rows.
+batch with one bulk get-or-create of metric ids (committed on its own) and then, in one
+transaction, one `INSERT … ON CONFLICT … DO UPDATE … WHERE value IS DISTINCT FROM` (on
+PostgreSQL fed by COPY through a staging table, see `bulk.py`). Re-running the same hour
+rewrites the same rows; a failed batch writes none of its values.
+
+What is counted: `written` is the number of values the writers handed to the store and the store
+accepted (new, changed or confirmed unchanged — what `run_log.hourly_rows` records); `changed` is
+the number of rows actually inserted or updated (an unchanged re-run adds 0).
 """
 
 from __future__ import annotations
@@ -11,6 +17,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable
 from datetime import UTC, date, datetime
+from math import isfinite
 from typing import Literal
 
 from sqlalchemy import select
@@ -21,6 +28,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from apercite_analytics.errors import StoreError, describe_db_error
 from apercite_analytics.models import DailyValue, HourlyValue, Metric
 from apercite_analytics.store import describe
+from apercite_analytics.writers.bulk import WRITERS
 
 Kind = Literal["hourly", "daily"]
 Key = tuple[str, date, int | None]
@@ -50,7 +58,9 @@ class MetricStore:
         self.insert = _insert(engine)
         self.ids: dict[str, int] = {}
         self.created = 0
+        self.write = WRITERS[engine.dialect.name]
         self.written: dict[str, int] = {"hourly_value": 0, "daily_value": 0}
+        self.changed: dict[str, int] = {"hourly_value": 0, "daily_value": 0}
         self._lock = threading.Lock()
 
     def metric_ids(self, names: Iterable[str]) -> dict[str, int]:
@@ -75,39 +85,37 @@ class MetricStore:
                 self.ids[name] = metric_id
 
     def upsert(self, kind: Kind, values: dict[Key, float | int]) -> int:
-        """Write `{(metric, date, hour): value}` in one transaction; returns the number of values."""
+        """Write `{(metric, date, hour): value}` in one transaction (all or nothing); returns the
+        number of values written. Values must be ints or finite floats (normalize sees to it)."""
         if not values:
             return 0
+        _check_values(kind, values)
         table = TABLES[kind]
         try:
             ids = self.metric_ids({name for name, _, _ in values})
-            now = datetime.now(UTC)
             if kind == "hourly":
-                rows = [
-                    {"metric_id": ids[n], "date": d, "hour": h, "value": v, "updated_at": now}
-                    for (n, d, h), v in values.items()
-                ]
-                keys = ["metric_id", "date", "hour"]
+                rows = ((ids[n], d, h, v) for (n, d, h), v in values.items())
             else:
-                rows = [
-                    {"metric_id": ids[n], "date": d, "value": v, "updated_at": now} for (n, d, _), v in values.items()
-                ]
-                keys = ["metric_id", "date"]
-            stmt = self.insert(table)
-            stmt = stmt.on_conflict_do_update(
-                index_elements=keys,
-                set_={"value": stmt.excluded.value, "updated_at": stmt.excluded.updated_at},
-                where=table.c.value.is_distinct_from(stmt.excluded.value),
-            )
+                rows = ((ids[n], d, v) for (n, d, _), v in values.items())
             with self.engine.begin() as connection:
-                connection.execute(stmt, rows)
-        except SQLAlchemyError as exc:
+                changed = self.write(connection, kind, rows, datetime.now(UTC))
+        except (SQLAlchemyError, self.engine.dialect.loaded_dbapi.Error) as exc:  # the fast paths use the driver
             raise StoreError(
                 f"{describe(self.engine)}: writing {len(values)} {kind} values failed: {describe_db_error(exc)}"
             ) from None
         with self._lock:
             self.written[table.name] += len(values)
+            self.changed[table.name] += changed
         return len(values)
+
+
+def _check_values(kind: Kind, values: dict[Key, float | int]) -> None:
+    """Refuse the batch if a value is not an int or a finite float: never store NULL, NaN or ±inf."""
+    for (name, day, hour), value in values.items():
+        if type(value) is int or (type(value) is float and isfinite(value)):
+            continue
+        at = f"{day} {hour:02d}:00" if kind == "hourly" and isinstance(hour, int) else f"{day}"
+        raise StoreError(f"{kind} value {value!r} of {name} at {at} is not a finite number: batch not written")
 
 
 class UpsertWriter:
