@@ -109,11 +109,12 @@ def test_a_batch_spanning_many_copy_chunks(store_engine, monkeypatch):
 
 
 def test_copy_lines_are_chunked_and_exact():
-    hourly = [(1, D, 5, 0.1), (2, D, 0, 3), (3, D - timedelta(days=1), 23, -1e-300)]
-    chunks = list(bulk.copy_lines(iter(hourly), chunk_rows=2))
+    ids = {"a": 1, "b": 2, "c": 3}
+    hourly = {("a", D, 5): 0.1, ("b", D, 0): 3, ("c", D - timedelta(days=1), 23): -1e-300}
+    chunks = list(bulk.copy_lines("hourly", hourly, ids, chunk_rows=2))
     assert chunks == [b"1\t2026-11-20\t5\t0.1\n2\t2026-11-20\t0\t3\n", b"3\t2026-11-19\t23\t-1e-300\n"]
-    assert list(bulk.copy_lines(iter([(7, D, 2.5)]))) == [b"7\t2026-11-20\t2.5\n"]
-    assert list(bulk.copy_lines(iter([]))) == []
+    assert list(bulk.copy_lines("daily", {("c", D, None): 2.5}, ids)) == [b"3\t2026-11-20\t2.5\n"]
+    assert list(bulk.copy_lines("hourly", {}, ids)) == []
 
 
 def test_values_round_trip_exactly(store_engine):
@@ -123,7 +124,7 @@ def test_values_round_trip_exactly(store_engine):
     assert stored(store_engine) == {key: float(v) for key, v in batch.items()}
 
 
-@pytest.mark.parametrize("bad", [None, math.nan, math.inf, -math.inf, True, "3", 2.5j])
+@pytest.mark.parametrize("bad", [None, math.nan, math.inf, -math.inf, True, "3", 2.5j, 10**400])
 def test_the_store_refuses_what_normalize_would_reject(store_engine, bad):
     metric_store = MetricStore(store_engine)
     with pytest.raises(StoreError, match=r"of b at 2026-11-20 01:00 is not a finite number: batch not written"):

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import date, datetime
+from itertools import islice
 from typing import Literal
 
 from sqlalchemy.engine import Connection
@@ -22,8 +23,9 @@ from sqlalchemy.engine import Connection
 from apercite_analytics.models import DailyValue, HourlyValue
 
 Kind = Literal["hourly", "daily"]
-Row = tuple  # (metric_id, date, hour, value) hourly, (metric_id, date, value) daily
+Values = dict[tuple[str, date, int | None], float | int]  # {(metric, date, hour or None): value}, keys unique
 COPY_CHUNK_ROWS = 2000
+ASYNC_COMMIT = True
 
 _KEYS = {"hourly": ("metric_id", "date", "hour"), "daily": ("metric_id", "date")}
 _STAGE_COLUMNS = {
@@ -55,38 +57,34 @@ class _ChunkReader:
     readline = read
 
 
-def copy_lines(rows: Iterator[Row], chunk_rows: int | None = None) -> Iterator[bytes]:
+def copy_lines(kind: Kind, values: Values, ids: dict[str, int], chunk_rows: int | None = None) -> Iterator[bytes]:
     """COPY text-format lines, `chunk_rows` rows per chunk. Values are ints or finite floats and
     dates are `datetime.date`, so nothing needs escaping; `repr` of a float round-trips exactly."""
-    chunk_rows = chunk_rows or COPY_CHUNK_ROWS
+    items = iter(values.items())
     days: dict[date, str] = {}
-    lines: list[str] = []
-    for row in rows:
-        day = row[1]
-        text = days.get(day)
-        if text is None:
-            text = days[day] = day.isoformat()
-        if len(row) == 4:
-            lines.append(f"{row[0]}\t{text}\t{row[2]}\t{row[3]!r}\n")
+    while chunk := list(islice(items, chunk_rows or COPY_CHUNK_ROWS)):
+        for (_, day, _), _ in chunk:
+            if day not in days:
+                days[day] = day.isoformat()
+        if kind == "hourly":
+            lines = [f"{ids[n]}\t{days[d]}\t{h}\t{v!r}\n" for (n, d, h), v in chunk]
         else:
-            lines.append(f"{row[0]}\t{text}\t{row[2]!r}\n")
-        if len(lines) >= chunk_rows:
-            yield "".join(lines).encode()
-            lines = []
-    if lines:
+            lines = [f"{ids[n]}\t{days[d]}\t{v!r}\n" for (n, d, _), v in chunk]
         yield "".join(lines).encode()
 
 
-def write_postgresql(connection: Connection, kind: Kind, rows: Iterator[Row], now: datetime) -> int:
-    """COPY `rows` into the TEMP staging table, then upsert them all in one statement."""
+def write_postgresql(connection: Connection, kind: Kind, values: Values, ids: dict[str, int], now: datetime) -> int:
+    """COPY the values into the TEMP staging table, then upsert them all in one statement."""
     stage = f"apercite_stage_{kind}"
     columns = ", ".join(c.split()[0] for c in _STAGE_COLUMNS[kind].split(", "))
     cursor = connection.connection.dbapi_connection.cursor()
     try:
         # ON COMMIT DELETE ROWS: the table lives as long as the session, its rows as long as the
         # transaction; a rolled-back batch takes its staged rows (or the table's creation) with it.
+        if ASYNC_COMMIT:
+            cursor.execute("SET LOCAL synchronous_commit = off")
         cursor.execute(f"CREATE TEMP TABLE IF NOT EXISTS {stage} ({_STAGE_COLUMNS[kind]}) ON COMMIT DELETE ROWS")
-        cursor.copy_expert(f"COPY {stage} ({columns}) FROM STDIN", _ChunkReader(copy_lines(rows)))
+        cursor.copy_expert(f"COPY {stage} ({columns}) FROM STDIN", _ChunkReader(copy_lines(kind, values, ids)))
         insert = f"INSERT INTO {_TABLES[kind]} ({columns}, updated_at) SELECT {columns}, %s FROM {stage} "
         cursor.execute(insert + _upsert_tail(kind), (now,))
         return cursor.rowcount
@@ -94,7 +92,7 @@ def write_postgresql(connection: Connection, kind: Kind, rows: Iterator[Row], no
         cursor.close()
 
 
-def write_sqlite(connection: Connection, kind: Kind, rows: Iterator[Row], now: datetime) -> int:
+def write_sqlite(connection: Connection, kind: Kind, values: Values, ids: dict[str, int], now: datetime) -> int:
     """One executemany of the upsert; dates and times bound as SQLAlchemy stores them on SQLite."""
     table = HourlyValue.__table__ if kind == "hourly" else DailyValue.__table__
     dialect = connection.dialect
@@ -107,11 +105,11 @@ def write_sqlite(connection: Connection, kind: Kind, rows: Iterator[Row], now: d
     days: dict[date, str] = {}
 
     def params() -> Iterator[tuple]:
-        for row in rows:
-            text = days.get(row[1])
+        for (name, when, hour), value in values.items():
+            text = days.get(when)
             if text is None:
-                text = days[row[1]] = day(row[1])
-            yield (row[0], text, *row[2:], stamp)
+                text = days[when] = day(when)
+            yield (ids[name], text, hour, value, stamp) if kind == "hourly" else (ids[name], text, value, stamp)
 
     cursor = connection.connection.dbapi_connection.cursor()
     try:

@@ -93,12 +93,8 @@ class MetricStore:
         table = TABLES[kind]
         try:
             ids = self.metric_ids({name for name, _, _ in values})
-            if kind == "hourly":
-                rows = ((ids[n], d, h, v) for (n, d, h), v in values.items())
-            else:
-                rows = ((ids[n], d, v) for (n, d, _), v in values.items())
             with self.engine.begin() as connection:
-                changed = self.write(connection, kind, rows, datetime.now(UTC))
+                changed = self.write(connection, kind, values, ids, datetime.now(UTC))
         except (SQLAlchemyError, self.engine.dialect.loaded_dbapi.Error) as exc:  # the fast paths use the driver
             raise StoreError(
                 f"{describe(self.engine)}: writing {len(values)} {kind} values failed: {describe_db_error(exc)}"
@@ -110,10 +106,23 @@ class MetricStore:
 
 
 def _check_values(kind: Kind, values: dict[Key, float | int]) -> None:
-    """Refuse the batch if a value is not an int or a finite float: never store NULL, NaN or ±inf."""
+    """Refuse the batch if a value is not an int or a finite float: never store NULL, NaN or ±inf.
+    (The fast test: only ints and floats, and a finite sum; else find the culprit.)"""
+    numbers = values.values()
+    try:
+        if set(map(type, numbers)) <= {int, float} and isfinite(sum(numbers)):
+            return
+    except OverflowError:  # ints too large for a float: the slow path says which
+        pass
     for (name, day, hour), value in values.items():
-        if type(value) is int or (type(value) is float and isfinite(value)):
+        if type(value) is float and isfinite(value):
             continue
+        if type(value) is int:
+            try:
+                float(value)
+                continue
+            except OverflowError:
+                pass
         at = f"{day} {hour:02d}:00" if kind == "hourly" and isinstance(hour, int) else f"{day}"
         raise StoreError(f"{kind} value {value!r} of {name} at {at} is not a finite number: batch not written")
 
