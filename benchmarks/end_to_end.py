@@ -4,7 +4,7 @@ backfill of 1,000,000 values from a PostgreSQL source table into a fresh Postgre
 The source table has one row per hour and region with 50 value columns; the query returns them all
 with `region` as a dimension, so one record carries 500 metrics (the graph is not the bottleneck).
 Each run is a fresh process (`benchmarks.child`) on a freshly migrated store; we report values/s
-over the process's wall time (start-up included) and its peak RSS. The same for 100,000 values,
+over the process's wall time (start-up included) and its peak RSS (VmHWM). The same for 100,000 values,
 to show how memory grows with the size of the backfill; and the writer alone (values generated one
 record at a time) at both sizes, to show the writer's memory is flat.
 """
