@@ -133,19 +133,19 @@ class Normalizer:
             self._reject(f"record at {describe(dims)} rejected: metrics {metrics!r} is not a mapping")
             return
         clean: Metrics = {}
-        known = self._names
+        known = self._names  # names that passed check_name before: not checked again
         for name, value in metrics.items():
-            # fast path, same outcome: a name already found valid and a plain int or finite float
-            if name in known and (
-                (type(value) is float and math.isfinite(value))
-                or (type(value) is int and -_EXACT_INT < value < _EXACT_INT)
-            ):
-                clean[name] = value
-                continue
-            reason = check_name(name)
-            if reason is None:
-                if len(known) < MAX_KNOWN_NAMES:
+            if name in known:
+                reason = None
+            else:
+                reason = check_name(name)
+                if reason is None and len(known) < MAX_KNOWN_NAMES:
                     known.add(name)
+            if reason is None:
+                kind = type(value)
+                if (kind is float and math.isfinite(value)) or (kind is int and -_EXACT_INT < value < _EXACT_INT):
+                    clean[name] = value  # what check_value returns for these, without its generic checks
+                    continue
                 try:
                     clean[name] = check_value(value)
                     continue
