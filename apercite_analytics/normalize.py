@@ -20,6 +20,7 @@ from typing import Any
 MAX_NAME_LENGTH = 200
 METRIC_NAME = re.compile(r"^[a-z0-9_]+(?:\.[a-z0-9_]+)*$")
 _EXACT_INT = 2**53
+MAX_KNOWN_NAMES = 100_000
 
 Dims = dict[str, Any]
 Metrics = dict[str, float | int]
@@ -119,6 +120,7 @@ class Normalizer:
         self.rejected = 0
         self._now = clock()
         self._lock = threading.Lock()
+        self._names: set[str] = set()  # names that passed check_name (bounded: MAX_KNOWN_NAMES)
 
     def __call__(self, dims: Any, metrics: Any) -> Iterator[tuple[Dims, Metrics]]:
         try:
@@ -131,9 +133,19 @@ class Normalizer:
             self._reject(f"record at {describe(dims)} rejected: metrics {metrics!r} is not a mapping")
             return
         clean: Metrics = {}
+        known = self._names  # names that passed check_name before: not checked again
         for name, value in metrics.items():
-            reason = check_name(name)
+            if name in known:
+                reason = None
+            else:
+                reason = check_name(name)
+                if reason is None and len(known) < MAX_KNOWN_NAMES:
+                    known.add(name)
             if reason is None:
+                kind = type(value)
+                if (kind is float and math.isfinite(value)) or (kind is int and -_EXACT_INT < value < _EXACT_INT):
+                    clean[name] = value  # what check_value returns for these, without its generic checks
+                    continue
                 try:
                     clean[name] = check_value(value)
                     continue

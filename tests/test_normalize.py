@@ -121,3 +121,26 @@ def test_metrics_not_a_mapping():
 def test_record_with_only_bad_values_yields_nothing():
     out, _, rejected = run([(HOUR, {"a": "x", "b": math.nan})])
     assert out == [] and rejected == 2
+
+
+def test_a_name_seen_before_still_gets_every_value_checked():
+    """The fast path for known names must not let through what the full check rejects."""
+    good = [(HOUR, {"a.b": 1, "c": 2.5})]
+    later = [
+        (HOUR, {"a.b": math.nan, "c": None}),
+        (HOUR, {"a.b": True, "c": 2**60}),
+        (HOUR, {"a.b": Decimal("4"), "c": math.inf}),
+        (HOUR, {"a.b": -(2**53), "c": -0.0}),
+        (HOUR, {"Bad.Name": 1}),
+        (HOUR, {"Bad.Name": 1}),
+    ]
+    out, reasons, rejected = run(good + later)
+    assert out == [
+        (HOUR, {"a.b": 1, "c": 2.5}),
+        (HOUR, {"c": float(2**60)}),
+        (HOUR, {"a.b": 4}),
+        (HOUR, {"a.b": float(-(2**53)), "c": -0.0}),
+    ]
+    assert isinstance(out[1][1]["c"], float) and isinstance(out[2][1]["a.b"], int)
+    assert rejected == 6 and len(reasons) == 6
+    assert sum("Bad.Name" in r and "not dotted lowercase" in r for r in reasons) == 2

@@ -2,8 +2,14 @@
 
 Each writer buffers values keyed by (metric, date[, hour]) — a later value for the same key
 replaces the earlier one, so duplicates inside a batch are "last one wins" — and writes a full
-batch with one bulk get-or-create of metric ids and one `INSERT … ON CONFLICT … DO UPDATE`
-(executed as multi-row VALUES). Re-running the same hour rewrites the same rows.
+batch with one bulk get-or-create of metric ids (committed on its own) and then, in one
+transaction, one `INSERT … ON CONFLICT … DO UPDATE … WHERE value IS DISTINCT FROM` (on
+PostgreSQL fed by COPY through a staging table, see `bulk.py`). Re-running the same hour
+rewrites the same rows; a failed batch writes none of its values.
+
+What is counted: `written` is the number of values the writers handed to the store and the store
+accepted (new, changed or confirmed unchanged — what `run_log.hourly_rows` records); `changed` is
+the number of rows actually inserted or updated (an unchanged re-run adds 0).
 """
 
 from __future__ import annotations
@@ -11,9 +17,10 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable
 from datetime import UTC, date, datetime
+from math import isfinite
 from typing import Literal
 
-from sqlalchemy import false, or_, select
+from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
@@ -21,6 +28,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from apercite_analytics.errors import StoreError, describe_db_error
 from apercite_analytics.models import DailyValue, HourlyValue, Metric
 from apercite_analytics.store import describe
+from apercite_analytics.writers.bulk import WRITERS
 
 Kind = Literal["hourly", "daily"]
 Key = tuple[str, date, int | None]
@@ -50,8 +58,10 @@ class MetricStore:
         self.insert = _insert(engine)
         self.ids: dict[str, int] = {}
         self.created = 0
+        self.write = WRITERS[engine.dialect.name]
         self.written: dict[str, int] = {"hourly_value": 0, "daily_value": 0}
         self.hourly_days: set[date] = set()  # UTC days with hourly values written: the days to roll up
+        self.changed: dict[str, int] = {"hourly_value": 0, "daily_value": 0}
         self._lock = threading.Lock()
 
     def metric_ids(self, names: Iterable[str]) -> dict[str, int]:
@@ -76,34 +86,17 @@ class MetricStore:
                 self.ids[name] = metric_id
 
     def upsert(self, kind: Kind, values: dict[Key, float | int]) -> int:
-        """Write `{(metric, date, hour): value}` in one transaction; returns the number of values."""
+        """Write `{(metric, date, hour): value}` in one transaction (all or nothing); returns the
+        number of values written. Values must be ints or finite floats (normalize sees to it)."""
         if not values:
             return 0
+        _check_values(kind, values)
         table = TABLES[kind]
         try:
             ids = self.metric_ids({name for name, _, _ in values})
-            now = datetime.now(UTC)
-            if kind == "hourly":
-                rows = [
-                    {"metric_id": ids[n], "date": d, "hour": h, "value": v, "updated_at": now}
-                    for (n, d, h), v in values.items()
-                ]
-                keys = ["metric_id", "date", "hour"]
-            else:
-                rows = [
-                    {"metric_id": ids[n], "date": d, "value": v, "updated_at": now} for (n, d, _), v in values.items()
-                ]
-                keys = ["metric_id", "date"]
-            stmt = self.insert(table)
-            changes = {"value": stmt.excluded.value, "updated_at": stmt.excluded.updated_at}
-            changed = table.c.value.is_distinct_from(stmt.excluded.value)
-            if kind == "daily":  # a reader's daily value replaces a rolled-up one (see rollup.py)
-                changes["rolled_up"] = false()
-                changed = or_(changed, table.c.rolled_up)
-            stmt = stmt.on_conflict_do_update(index_elements=keys, set_=changes, where=changed)
             with self.engine.begin() as connection:
-                connection.execute(stmt, rows)
-        except SQLAlchemyError as exc:
+                changed = self.write(connection, kind, values, ids, datetime.now(UTC))
+        except (SQLAlchemyError, self.engine.dialect.loaded_dbapi.Error) as exc:  # the fast paths use the driver
             raise StoreError(
                 f"{describe(self.engine)}: writing {len(values)} {kind} values failed: {describe_db_error(exc)}"
             ) from None
@@ -111,7 +104,30 @@ class MetricStore:
             self.written[table.name] += len(values)
             if kind == "hourly":
                 self.hourly_days.update(d for _, d, _ in values)
+            self.changed[table.name] += changed
         return len(values)
+
+
+def _check_values(kind: Kind, values: dict[Key, float | int]) -> None:
+    """Refuse the batch if a value is not an int or a finite float: never store NULL, NaN or ±inf.
+    (The fast test: only ints and floats, and a finite sum; else find the culprit.)"""
+    numbers = values.values()
+    try:
+        if set(map(type, numbers)) <= {int, float} and isfinite(sum(numbers)):
+            return
+    except OverflowError:  # ints too large for a float: the slow path says which
+        pass
+    for (name, day, hour), value in values.items():
+        if type(value) is float and isfinite(value):
+            continue
+        if type(value) is int:
+            try:
+                float(value)
+                continue
+            except OverflowError:
+                pass
+        at = f"{day} {hour:02d}:00" if kind == "hourly" and isinstance(hour, int) else f"{day}"
+        raise StoreError(f"{kind} value {value!r} of {name} at {at} is not a finite number: batch not written")
 
 
 class UpsertWriter:
