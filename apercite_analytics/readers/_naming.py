@@ -3,6 +3,7 @@
 import re
 import string
 import unicodedata
+from functools import lru_cache
 
 from apercite_analytics.errors import ConfigError
 
@@ -17,7 +18,12 @@ def name_part(value: object) -> str:
     """
     if value is None:
         return "none"
-    text = unicodedata.normalize("NFKD", str(value)).encode("ascii", "ignore").decode("ascii")
+    return _part(str(value))
+
+
+@lru_cache(maxsize=65536)  # readers meet the same few label values on every row of a backfill
+def _part(value: str) -> str:
+    text = unicodedata.normalize("NFKD", value).encode("ascii", "ignore").decode("ascii")
     return _NOT_ALLOWED.sub("_", text.lower()).strip("_") or "none"
 
 
