@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
 from sqlalchemy import and_, bindparam, delete, func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -25,16 +24,6 @@ from apercite_analytics.errors import StoreError, describe_db_error
 from apercite_analytics.models import DailyValue, HourlyValue, Metric, MetricDefinition
 
 _IN_CHUNK = 500
-
-
-def dialect_insert(engine: Engine):
-    """The INSERT construct with ON CONFLICT for the store's dialect."""
-    name = engine.dialect.name
-    if name == "postgresql":
-        return postgresql.insert
-    if name == "sqlite":
-        return sqlite.insert
-    raise StoreError(f"{store.describe(engine)}: the store must be PostgreSQL or SQLite, not {name}")
 
 
 @dataclass
@@ -73,7 +62,7 @@ def sync(engine: Engine, dictionary: Dictionary) -> SyncResult:
             ]
             gone = sorted(set(existing) - set(wanted))
             if changed:
-                stmt = dialect_insert(engine)(table)
+                stmt = store.dialect_insert(engine)(table)
                 stmt = stmt.on_conflict_do_update(
                     index_elements=["key"], set_={c: stmt.excluded[c] for c in [*compared, "updated_at"] if c != "key"}
                 )

@@ -90,7 +90,7 @@ def roll_up(engine: Engine, days: Iterable[date]) -> RollupResult:
     else:
         in_days = h.c.date.in_(result.days)
     now = literal(datetime.now(UTC), DateTime(timezone=True))
-    insert = dictionary_store.dialect_insert(engine)
+    insert = store.dialect_insert(engine)
     target = DailyValue.__table__
     try:
         with engine.begin() as connection:

@@ -107,3 +107,15 @@ def ensure_ready(engine: Engine) -> str | None:
     raise StoreError(
         f"{describe(engine)} is at revision {current}, this version needs {head}: run `apercite-analytics db upgrade`"
     )
+
+
+def dialect_insert(engine: Engine):
+    """The INSERT construct with ON CONFLICT for the store's dialect (PostgreSQL or SQLite)."""
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    name = engine.dialect.name
+    if name == "postgresql":
+        return postgresql.insert
+    if name == "sqlite":
+        return sqlite.insert
+    raise StoreError(f"{describe(engine)}: the store must be PostgreSQL or SQLite, not {name}")

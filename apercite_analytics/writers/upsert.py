@@ -21,28 +21,18 @@ from math import isfinite
 from typing import Literal
 
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from apercite_analytics.errors import StoreError, describe_db_error
 from apercite_analytics.models import DailyValue, HourlyValue, Metric
-from apercite_analytics.store import describe
+from apercite_analytics.store import describe, dialect_insert
 from apercite_analytics.writers.bulk import WRITERS
 
 Kind = Literal["hourly", "daily"]
 Key = tuple[str, date, int | None]
 TABLES = {"hourly": HourlyValue.__table__, "daily": DailyValue.__table__}
 _IN_CHUNK = 500
-
-
-def _insert(engine: Engine):
-    name = engine.dialect.name
-    if name == "postgresql":
-        return postgresql.insert
-    if name == "sqlite":
-        return sqlite.insert
-    raise StoreError(f"{describe(engine)}: the store must be PostgreSQL or SQLite, not {name}")
 
 
 def _chunks(items: list[str], size: int) -> Iterable[list[str]]:
@@ -55,7 +45,7 @@ class MetricStore:
 
     def __init__(self, engine: Engine):
         self.engine = engine
-        self.insert = _insert(engine)
+        self.insert = dialect_insert(engine)
         self.ids: dict[str, int] = {}
         self.created = 0
         self.write = WRITERS[engine.dialect.name]
