@@ -157,6 +157,14 @@ class RunResult:
     watermarks_moved: int = 0
     report: list[str] = field(default_factory=list)  # summary lines before the verdict (rollups, dictionary)
 
+    def watermark_ok(self, reader: str, key: str) -> bool:
+        """Whether a watermark proposal may be saved: its own chain (`<reader>.<key>`, as the
+        prometheus and google_analytics readers name them) had no error, or, for a reader whose
+        chains are not named by key, none of the reader's chains had one."""
+        chains = [n for n in self.nodes if n.chain is not None and reader_of(n.chain) == reader]
+        own = [n for n in chains if n.chain == f"{reader}.{key}"]
+        return not any(n.failed for n in (own or chains))
+
     def reader_status(self) -> dict[str, tuple[bool, int, int]]:
         """Per reader: (ok, records out of its chain, errors in its chain)."""
         status: dict[str, tuple[bool, int, int]] = {r: (True, 0, 0) for r in self.readers}
@@ -356,8 +364,7 @@ def run_chains(
         else:
             result.printed = sinks[0].lines
         if write and not any(n.failed for n in result.nodes if n.chain is None and n.name != normalizer.__name__):
-            done = {reader for reader, (ok, _, _) in result.reader_status().items() if ok}
-            result.watermarks_moved = services["state"].commit(engine, done)
+            result.watermarks_moved = services["state"].commit(engine, result.watermark_ok)
         if write:
             rollup.after_run(engine, metrics_dictionary, metric_store, result)
         result.seconds = time.monotonic() - started

@@ -3,7 +3,8 @@
 A reader asks for the `state` service and, per key it reads (a query, a table), calls
 `get(reader, key)` for the end of the last hour it completed, then `advance(reader, key, until)`
 once it has yielded every record up to `until`. Advancing only proposes: the graph commits the
-proposals after the writers committed the values, and only for readers whose chain had no error,
+proposals after the writers committed the values, and only those whose chain had no error (the
+chain `<reader>.<key>` if the reader names its chains by key, else every chain of the reader),
 so a run that dies or fails never moves a watermark past data that is not in the store. A
 watermark never moves backwards (a `--since` backfill of old days leaves it alone).
 
@@ -14,6 +15,7 @@ default lookback.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from datetime import datetime
 
 from sqlalchemy import select
@@ -55,13 +57,14 @@ class Watermarks:
             if current is None or until > current:
                 self._proposed[(reader, key)] = until
 
-    def proposed(self, readers: set[str] | None = None) -> dict[tuple[str, str], datetime]:
+    def proposed(self, allowed: Callable[[str, str], bool] | None = None) -> dict[tuple[str, str], datetime]:
         with self._lock:
-            return {k: v for k, v in self._proposed.items() if readers is None or k[0] in readers}
+            return {k: v for k, v in self._proposed.items() if allowed is None or allowed(*k)}
 
-    def commit(self, engine: Engine, readers: set[str]) -> int:
-        """Store the proposals of `readers` (never moving a watermark back); returns how many moved."""
-        proposals = self.proposed(readers)
+    def commit(self, engine: Engine, allowed: Callable[[str, str], bool]) -> int:
+        """Store the proposals `allowed(reader, key)` accepts (never moving a watermark back);
+        returns how many moved."""
+        proposals = self.proposed(allowed)
         if not proposals:
             return 0
         moved = 0

@@ -26,14 +26,14 @@ def test_commit_keeps_the_latest_and_never_moves_back(store_engine):
     first.advance("prometheus", "qps", T1)
     first.advance("prometheus", "qps", T0)  # an earlier proposal in the same run does not win
     first.advance("events", "signup", T0)
-    assert first.commit(store_engine, {"prometheus", "events"}) == 2
+    assert first.commit(store_engine, lambda reader, key: True) == 2
     assert marks(store_engine) == {("prometheus", "qps"): T1, ("events", "signup"): T0}
 
     loaded = Watermarks.load(store_engine)
     assert loaded.get("prometheus", "qps") == T1 and loaded.get("prometheus", "other") is None
     loaded.advance("prometheus", "qps", T0)  # a backfill of older hours
     loaded.advance("events", "signup", T1)
-    assert loaded.commit(store_engine, {"prometheus"}) == 0  # events not among the healthy readers
+    assert loaded.commit(store_engine, lambda reader, key: reader == "prometheus") == 0  # events not allowed
     assert marks(store_engine) == {("prometheus", "qps"): T1, ("events", "signup"): T0}
 
 
@@ -85,5 +85,27 @@ def test_writer_failure_commits_nothing(store_url):
         result = graph.run_chains(settings, {"good": _chain("good", "k", T1)}, ["good"], write=True)
         assert not result.ok and result.watermarks_moved == 0
         assert marks(engine) == {}
+    finally:
+        engine.dispose()
+
+
+def test_a_failing_query_holds_back_only_its_own_watermark(store_url):
+    """Chains named `<reader>.<key>`: one failing query does not hold back the others."""
+    settings = config.parse({"store": {"url": store_url}})
+    cli.setup_logging(-1)
+    chains = {
+        "many.good": _chain("many", "good", T1),
+        "many.bad": _chain("many", "bad", T1, fail=True),
+        "whole": _chain("whole", "table", T1),
+        "whole.other": _chain("whole", "other", T1, fail=True),
+    }
+    for name, nodes in chains.items():
+        nodes[0].__name__ = name
+    result = graph.run_chains(settings, chains, ["many", "whole"], write=True)
+    assert not result.ok
+    engine = store.open_engine(store_url)
+    try:
+        # "whole" has no chain named whole.table: any failing chain of it holds its watermarks back
+        assert marks(engine) == {("many", "good"): T1}
     finally:
         engine.dispose()
