@@ -21,7 +21,7 @@ from apercite_analytics.models import HourlyValue, Metric, RunLog
 from apercite_analytics.urls import database_url
 
 START = datetime(2025, 1, 1, tzinfo=UTC)
-HOURS = 24 * 90
+HOURS = 24 * 365  # 175,200 values: a run writes for a few seconds, long enough to be hit mid-write
 COLUMNS = 20
 BATCH = 1000
 SINCE, UNTIL = "2025-01-01", (START + timedelta(hours=HOURS)).strftime("%Y-%m-%dT%H:%M")
@@ -33,7 +33,7 @@ def value(i: int, k: int) -> int:
 
 @pytest.fixture(scope="module")
 def ticks(tmp_path_factory) -> Path:
-    """A SQLite source: HOURS hourly rows of COLUMNS values (43,200 values to write)."""
+    """A SQLite source: HOURS hourly rows of COLUMNS values (175,200 values to write)."""
     path = tmp_path_factory.mktemp("source") / "ticks.db"
     columns = ", ".join(f"v{k} INTEGER" for k in range(COLUMNS))
     with sqlite3.connect(path) as db:
@@ -187,10 +187,37 @@ def test_postgres_restart_mid_run_fails_clearly_and_the_rerun_repairs(tmp_path, 
     assert run_statuses(url)[-1] == "ok"
 
 
+def slow_query(pg_url: str, seconds: int) -> str:
+    """Config for a second `sql` query that holds its run open for `seconds` (a long report)."""
+    return f"""
+[sources.slow]
+url = "{pg_url}"
+
+[readers.sql.queries.slow]
+source = "slow"
+sql = "SELECT CAST(:since AS timestamptz) AS time, 1 AS one FROM pg_sleep({seconds})"
+metric = "slow.{{column}}"
+"""
+
+
+def wait_for_running(url: str, process: subprocess.Popen, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if "running" in run_statuses(url):
+                return
+        except Exception:  # noqa: BLE001 — the store is not created yet
+            pass
+        assert process.poll() is None, f"the run ended early: {process.communicate()}"
+        time.sleep(0.05)
+    raise AssertionError("the run never started")
+
+
 def test_overlapping_runs_of_a_reader_one_waits_or_gives_up_clearly(tmp_path, pg_url, ticks):
-    impatient = write_config(tmp_path, pg_url, ticks, lock_wait=0)
+    # the first run holds the lock for at least 6 s (its slow query), whatever the machine's speed
+    impatient = write_config(tmp_path, pg_url, ticks, lock_wait=0, extra=slow_query(pg_url, 6))
     first = subprocess.Popen(command(impatient, "sql"), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    wait_for_values(pg_url, first)
+    wait_for_running(pg_url, first)
     second = run(impatient, "sql")
     assert second.returncode == 1
     errors = [line for line in second.stderr.splitlines() if line.startswith("error:")]
