@@ -45,17 +45,12 @@ def _upsert_tail(kind: Kind) -> str:
     """The ON CONFLICT clause: unchanged values are left alone; a reader's daily value also
     replaces a rolled-up one (and clears the mark, see rollup.py)."""
     table = _TABLES[kind]
+    changes = "value = excluded.value, updated_at = excluded.updated_at"
+    changed = f"{table}.value IS DISTINCT FROM excluded.value"
     if kind == "daily":
-        return (
-            f"ON CONFLICT ({', '.join(_KEYS[kind])}) DO UPDATE "
-            "SET value = excluded.value, updated_at = excluded.updated_at, rolled_up = FALSE "
-            f"WHERE {table}.value IS DISTINCT FROM excluded.value OR {table}.rolled_up"
-        )
-    return (
-        f"ON CONFLICT ({', '.join(_KEYS[kind])}) DO UPDATE "
-        "SET value = excluded.value, updated_at = excluded.updated_at "
-        f"WHERE {table}.value IS DISTINCT FROM excluded.value"
-    )
+        changes += ", rolled_up = FALSE"
+        changed += f" OR {table}.rolled_up"
+    return f"ON CONFLICT ({', '.join(_KEYS[kind])}) DO UPDATE SET {changes} WHERE {changed}"
 
 
 class _ChunkReader:
