@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator, Mapping
@@ -39,6 +38,7 @@ from apercite_analytics import __version__
 from apercite_analytics.config import SourceSettings, check_name
 from apercite_analytics.errors import ConfigError, SourceError
 from apercite_analytics.normalize import check_name as check_metric_name
+from apercite_analytics.readers._http import with_retries
 from apercite_analytics.readers._naming import name_part
 from apercite_analytics.redact import mask_url, scrub
 from apercite_analytics.window import Window, to_utc
@@ -218,25 +218,32 @@ class ReadDocument:
         document = self.document
         headers = {"Accept": "application/json", "User-Agent": f"apercite-analytics/{__version__}", **document.headers}
         request = urllib.request.Request(document.url or "", headers=headers)
-        attempts = document.retries + 1
-        problem = ""
-        for attempt in range(attempts):
-            if attempt:
-                time.sleep(document.retry_delay * 2 ** (attempt - 1))
-            try:
-                with urllib.request.urlopen(request, timeout=document.timeout) as response:  # noqa: S310 — http(s) only
-                    return response.read(MAX_BYTES + 1)
-            except urllib.error.HTTPError as exc:
-                problem = f"HTTP {exc.code} {exc.reason}"
-                if exc.code != 429 and exc.code < 500:
-                    raise SourceError(scrub(f"GET {self.origin}: {problem}")) from None
-            except (urllib.error.URLError, OSError) as exc:
-                reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
-                problem = (
-                    str(reason) if not isinstance(reason, TimeoutError) else f"timed out after {document.timeout:g} s"
-                )
+
+        def get() -> bytes:
+            with urllib.request.urlopen(request, timeout=document.timeout) as response:  # noqa: S310 — http(s) only
+                return response.read(MAX_BYTES + 1)
+
+        try:
+            data, _ = with_retries(get, retries=document.retries, backoff=document.retry_delay, retryable=_retryable)
+            return data
+        except urllib.error.HTTPError as exc:
+            problem = f"HTTP {exc.code} {exc.reason}"
+            if not _retryable(exc):
+                raise SourceError(scrub(f"GET {self.origin}: {problem}")) from None
+            attempts = exc.attempts  # type: ignore[attr-defined]
+        except (urllib.error.URLError, OSError) as exc:
+            reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
+            problem = str(reason) if not isinstance(reason, TimeoutError) else f"timed out after {document.timeout:g} s"
+            attempts = exc.attempts  # type: ignore[attr-defined]
         tries = f" (after {attempts} attempts)" if attempts > 1 else ""
         raise SourceError(scrub(f"GET {self.origin}: {problem}{tries}"))
+
+
+def _retryable(exc: BaseException) -> bool:
+    """Connection errors, timeouts, 429 and 5xx are worth another try; other HTTP answers are not."""
+    if isinstance(exc, urllib.error.HTTPError):
+        return exc.code == 429 or exc.code >= 500
+    return isinstance(exc, OSError)  # URLError is an OSError
 
 
 def chains(settings: Settings, window: Window) -> dict[str, list]:
