@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import math
 import shutil
-import socket
 import subprocess
 import time
 import urllib.request
@@ -21,13 +20,9 @@ from collections import defaultdict
 from collections.abc import Iterable
 from pathlib import Path
 
+from ports import free_port
+
 Sample = tuple[str, dict[str, str], int, float]  # metric, labels, unix seconds, value
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _value(value: float) -> str:

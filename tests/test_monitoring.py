@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from pgcluster import free_port
+from ports import free_port
 
 SECRET = "Sup3r-s3cret_pw"
 SAMPLE = re.compile(r"^(?P<name>[a-z_]+)(?:\{(?P<labels>[^}]*)\})? (?P<value>-?[0-9.e+]+)$")

@@ -15,11 +15,12 @@ from pathlib import Path
 import numpy
 import pytest
 from sqlalchemy import create_engine, select, text
+from storeview import stored
 
 from apercite_analytics import cli, graph, store
 from apercite_analytics.config import parse
 from apercite_analytics.errors import ConfigError, SourceError
-from apercite_analytics.models import HourlyValue, Metric, ReaderState
+from apercite_analytics.models import ReaderState
 from apercite_analytics.readers import events
 from apercite_analytics.sources import Sources
 from apercite_analytics.state import Watermarks
@@ -429,16 +430,6 @@ def test_plan_of_normal_runs_and_backfills():
     )
 
 
-def stored(engine) -> dict:
-    with engine.connect() as connection:
-        rows = connection.execute(
-            select(Metric.name, HourlyValue.date, HourlyValue.hour, HourlyValue.value)
-            .join(Metric, Metric.id == HourlyValue.metric_id)
-            .where(~Metric.name.like("etl.%"))  # not the job's own metrics
-        ).all()
-    return {(n, d, h): v for n, d, h, v in rows}
-
-
 def watermark(engine):
     with engine.connect() as connection:
         mark = connection.execute(select(ReaderState.watermark).where(ReaderState.reader == "events")).scalar_one()
@@ -474,7 +465,7 @@ def test_incremental_runs_catch_up_from_the_watermark(request, tmp_path, store_u
     run(NOW)  # the first run reads 12:00 – 15:59 (initial_lookback 3h back from 15:00)
     engine = store.open_engine(store_url)
     try:
-        values = stored(engine)
+        values = stored(engine, daily=False)
         assert values[("events.signup.count", NOV20, 13)] == 1
         assert values[("events.signup.count", NOV20, 15)] == 1  # the current, partial hour
         assert ("events.signup.count", NOV20, 8) not in values  # before the initial lookback
@@ -490,7 +481,7 @@ def test_incremental_runs_catch_up_from_the_watermark(request, tmp_path, store_u
             ]
         )
         run(NOW + timedelta(hours=2, minutes=10))  # 17:40: reads 14:00 – 17:59
-        values = stored(engine)
+        values = stored(engine, daily=False)
         assert watermark(engine) == at("2026-11-20 17:00:00")
         assert {h: values[("events.signup.count", NOV20, h)] for h in (13, 14, 16, 17)} == {13: 1, 14: 1, 16: 1, 17: 1}
         assert values[("events.signup.count", NOV20, 15)] == 2  # the partial hour, rewritten
@@ -542,7 +533,7 @@ def test_the_command_line_backfills_into_the_store(tmp_path, pg_url):
     assert done.returncode == 0, done.stderr
     engine = store.open_engine(f"sqlite:///{tmp_path / 'store.db'}")
     try:
-        values = stored(engine)
+        values = stored(engine, daily=False)
     finally:
         engine.dispose()
     key = (yesterday.date(), yesterday.hour)

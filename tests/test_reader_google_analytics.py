@@ -21,16 +21,14 @@ import responses
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from google.auth import jwt
-from sqlalchemy import create_engine, select
+from storeview import stored
 
 from apercite_analytics import cli
 from apercite_analytics.config import parse
 from apercite_analytics.errors import ConfigError, SourceError
-from apercite_analytics.models import DailyValue, HourlyValue, Metric
 from apercite_analytics.readers import _ga_client, google_analytics
 from apercite_analytics.readers.google_analytics import snake_case
 from apercite_analytics.state import Watermarks
-from apercite_analytics.urls import database_url
 from apercite_analytics.window import Window
 
 PROPERTY = "123456789"
@@ -722,21 +720,6 @@ dimensions = ["sessionDefaultChannelGroup"]
 metric = "ga.sessions.{{sessionDefaultChannelGroup}}"
 """)
     return path
-
-
-def stored(url: str) -> dict[tuple, float]:
-    """The store's values, without the job's own `etl.*` metrics."""
-    engine = create_engine(database_url(url))
-    data = ~Metric.name.like("etl.%")
-    with engine.connect() as connection:
-        hourly_rows = connection.execute(
-            select(Metric.name, HourlyValue.date, HourlyValue.hour, HourlyValue.value).join(Metric).where(data)
-        ).all()
-        daily_rows = connection.execute(
-            select(Metric.name, DailyValue.date, DailyValue.value).join(Metric).where(data)
-        ).all()
-    engine.dispose()
-    return {tuple(r[:-1]): r[-1] for r in [*hourly_rows, *daily_rows]}
 
 
 class ByReport(FakeGA):

@@ -18,12 +18,14 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from prometheus_server import PrometheusServer, create_blocks, free_port, write_openmetrics
+from ports import free_port
+from prometheus_server import PrometheusServer, create_blocks, write_openmetrics
 from sqlalchemy import create_engine, select
+from storeview import stored
 
 from apercite_analytics import cli, config, graph
 from apercite_analytics.errors import ConfigError, SourceError
-from apercite_analytics.models import HourlyValue, Metric, ReaderState
+from apercite_analytics.models import ReaderState
 from apercite_analytics.readers import prometheus
 from apercite_analytics.readers._http import mask_credentials, split_credentials, with_retries
 from apercite_analytics.state import Watermarks
@@ -105,19 +107,6 @@ def read(url: str, window: Window, queries: dict | None = None, state: Watermark
     reader = settings_for(url, queries, **section).readers["prometheus"]
     state = state or Watermarks()
     return {name: list(chain[-1](state=state)) for name, chain in prometheus.chains(reader, window).items()}
-
-
-def stored(url: str) -> dict[tuple, float]:
-    """The store's hourly values, without the job's own `etl.*` metrics."""
-    engine = create_engine(database_url(url))
-    with engine.connect() as connection:
-        rows = connection.execute(
-            select(Metric.name, HourlyValue.date, HourlyValue.hour, HourlyValue.value)
-            .join(Metric)
-            .where(~Metric.name.like("etl.%"))
-        ).all()
-    engine.dispose()
-    return {tuple(r[:-1]): r[-1] for r in rows}
 
 
 def watermarks(url: str) -> dict[str, datetime]:
@@ -325,13 +314,15 @@ def test_values_in_the_store_and_catch_up_after_skipped_runs(prometheus_url, pg_
 
     first = graph.execute(settings, ["prometheus"], Window(now=D + timedelta(hours=10, minutes=30)), write=True)
     assert first.ok and first.watermarks_moved == 1
-    assert stored(pg_url) == requests_expected(range(7, 10))  # the 3h initial lookback: 07:00, 08:00, 09:00
+    assert stored(pg_url, daily=False) == requests_expected(
+        range(7, 10)
+    )  # the 3h initial lookback: 07:00, 08:00, 09:00
     assert watermarks(pg_url) == {"requests": D + timedelta(hours=10)}
 
     # runs at 11:xx … 15:xx were missed: the next one reads every hour since the watermark, not just 3 hours
     second = graph.execute(settings, ["prometheus"], Window(now=D + timedelta(hours=16, minutes=5)), write=True)
     assert second.ok
-    assert stored(pg_url) == requests_expected(range(7, 16))
+    assert stored(pg_url, daily=False) == requests_expected(range(7, 16))
     assert watermarks(pg_url) == {"requests": D + timedelta(hours=16)}
     assert second.written["hourly_value"] == len(requests_expected(range(10, 16)))
 
@@ -354,14 +345,16 @@ def test_cli_since_backfill_of_several_days(prometheus_url, pg_url, tmp_path, ca
         "2025-01-09T05:00",
     ]
     assert cli.main(argv) == 0
-    assert stored(pg_url) == requests_expected(range(5, 3 * 24 + 5))
+    assert stored(pg_url, daily=False) == requests_expected(range(5, 3 * 24 + 5))
     assert watermarks(pg_url) == {"requests": D + timedelta(days=3, hours=5)}  # no watermark yet: it starts there
     assert "run ok" in capsys.readouterr().err
 
     # a later backfill that starts after the watermark leaves it alone (the hours between were never read)
     later = ["read", "prometheus", "--write", "-c", str(cfg), "--since", "2025-01-10", "--until", "2025-01-11"]
     assert cli.main(later) == 0
-    assert stored(pg_url) == requests_expected(range(5, 3 * 24 + 5)) | requests_expected(range(4 * 24, 5 * 24))
+    assert stored(pg_url, daily=False) == requests_expected(range(5, 3 * 24 + 5)) | requests_expected(
+        range(4 * 24, 5 * 24)
+    )
     assert watermarks(pg_url) == {"requests": D + timedelta(days=3, hours=5)}
 
 
@@ -379,7 +372,9 @@ def test_nan_and_inf_are_rejected_by_name_and_counted(prometheus_url, pg_url, tm
         )
         == 1
     )
-    assert stored(pg_url) == {("http.error_ratio", *key(h)): 0.25 for h in range(12) if h not in (NAN_HOUR, INF_HOUR)}
+    assert stored(pg_url, daily=False) == {
+        ("http.error_ratio", *key(h)): 0.25 for h in range(12) if h not in (NAN_HOUR, INF_HOUR)
+    }
     err = capsys.readouterr().err
     assert "warning: normalize: http.error_ratio at 2025-01-06 05:00 rejected: value nan is not finite" in err
     assert "warning: normalize: http.error_ratio at 2025-01-06 06:00 rejected: value inf is not finite" in err
@@ -410,7 +405,7 @@ def test_bad_expression_reports_prometheus_message_and_the_other_query_is_writte
         )
         == 1
     )
-    assert stored(pg_url) == requests_expected(range(2))
+    assert stored(pg_url, daily=False) == requests_expected(range(2))
     err = capsys.readouterr().err
     errors = [line for line in err.splitlines() if line.startswith("error:")]
     assert errors == [
@@ -446,7 +441,7 @@ def test_prometheus_down_is_one_line_with_masked_url_and_other_readers_still_wri
     started = time.monotonic()
     assert cli.main(["read", "all", "--write", "-c", str(cfg)]) == 1
     assert time.monotonic() - started < 30
-    assert [name for name, *_ in stored(pg_url)] == ["objects.users.count"]
+    assert [name for name, *_ in stored(pg_url, daily=False)] == ["objects.users.count"]
     err = capsys.readouterr().err
     assert [line for line in err.splitlines() if line.startswith("error:")] == [
         f"error: prometheus.requests: Prometheus at http://etl:***@127.0.0.1:{port} is unreachable: "
@@ -512,7 +507,7 @@ def test_a_backfill_longer_than_prometheus_limit(prometheus_url, pg_url, tmp_pat
         == 0
     )
     assert len(requests_sent) == 2
-    values = stored(pg_url)
+    values = stored(pg_url, daily=False)
     assert len(values) == hours_count
     for h in (0, 1, 10_999, 11_000, hours_count - 1):
         moment = start + timedelta(hours=h)

@@ -8,12 +8,12 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, select, text
+from sqlalchemy import create_engine, text
+from storeview import stored
 
-from apercite_analytics import cli, graph, store
+from apercite_analytics import cli, graph
 from apercite_analytics.config import parse
 from apercite_analytics.errors import ConfigError, SourceError
-from apercite_analytics.models import HourlyValue, Metric
 from apercite_analytics.readers import spiders
 from apercite_analytics.sources import Sources
 from apercite_analytics.urls import database_url
@@ -157,16 +157,7 @@ def test_written_as_a_gauge_in_the_hour_observed(store_url, tmp_path):
     cli.setup_logging(-1)
     result = graph.run_chains(config, spiders.chains(config.readers["spiders"], WINDOW), ["spiders"], write=True)
     assert result.ok, result.failures
-    engine = store.open_engine(store_url)
-    try:
-        with engine.connect() as connection:
-            rows = connection.execute(
-                select(Metric.name, HourlyValue.date, HourlyValue.hour, HourlyValue.value)
-                .join(Metric, Metric.id == HourlyValue.metric_id)
-                .where(~Metric.name.like("etl.%"))  # not the job's own metrics
-            ).all()
-    finally:
-        engine.dispose()
+    rows = [(*key, value) for key, value in stored(store_url, daily=False).items()]
     assert sorted(rows) == [
         ("spider.active", date(2026, 11, 20), 15, 1),
         ("spider.idle", date(2026, 11, 20), 15, 4),

@@ -11,10 +11,11 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, select, text
+from storeview import stored
 
 from apercite_analytics import cli, config, graph, store
 from apercite_analytics.errors import SourceError
-from apercite_analytics.models import DailyValue, HourlyValue, Metric, RunLog
+from apercite_analytics.models import RunLog
 from apercite_analytics.readers import available
 from apercite_analytics.urls import database_url
 
@@ -58,19 +59,6 @@ metric = "app.signups"
 {extra}
 """)
     return path
-
-
-def stored(url: str, etl: bool = False) -> dict[tuple, float]:
-    """The store's values; the job's own `etl.*` metrics only with `etl`."""
-    engine = create_engine(database_url(url))
-    own = Metric.name.like("etl.%") if etl else ~Metric.name.like("etl.%")
-    with engine.connect() as connection:
-        hourly = connection.execute(
-            select(Metric.name, HourlyValue.date, HourlyValue.hour, HourlyValue.value).join(Metric).where(own)
-        ).all()
-        daily = connection.execute(select(Metric.name, DailyValue.date, DailyValue.value).join(Metric).where(own)).all()
-    engine.dispose()
-    return {tuple(r[:-1]): r[-1] for r in [*hourly, *daily]}
 
 
 def run_log(url: str) -> list[RunLog]:
