@@ -128,15 +128,29 @@ def run_statuses(url: str) -> list[str]:
         engine.dispose()
 
 
-def wait_for_values(url: str, process: subprocess.Popen, timeout: float = 120) -> int:
+def wait_until(seen, process: subprocess.Popen, what: str, timeout: float = 120) -> None:
+    """Poll `seen()` until it is true while `process` (a run) is still going."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        n = count_values(url)
-        if n > 0:
-            return n
-        assert process.poll() is None, f"the run ended before writing: {process.communicate()}"
+        if seen():
+            return
+        assert process.poll() is None, f"the run ended before {what}: {process.communicate()}"
         time.sleep(0.02)
-    raise AssertionError("the run wrote nothing in time")
+    raise AssertionError(f"no {what} in time")
+
+
+def wait_for_values(url: str, process: subprocess.Popen) -> None:
+    wait_until(lambda: count_values(url) > 0, process, "writing values")
+
+
+def wait_for_running(url: str, process: subprocess.Popen) -> None:
+    def running() -> bool:
+        try:
+            return "running" in run_statuses(url)
+        except Exception:  # noqa: BLE001 — the store is not created yet
+            return False
+
+    wait_until(running, process, "its run log row")
 
 
 def test_kill_9_mid_write_leaves_whole_batches_and_the_rerun_repairs(tmp_path, pg_url, ticks):
@@ -198,19 +212,6 @@ source = "slow"
 sql = "SELECT CAST(:since AS timestamptz) AS time, 1 AS one FROM pg_sleep({seconds})"
 metric = "slow.{{column}}"
 """
-
-
-def wait_for_running(url: str, process: subprocess.Popen, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if "running" in run_statuses(url):
-                return
-        except Exception:  # noqa: BLE001 — the store is not created yet
-            pass
-        assert process.poll() is None, f"the run ended early: {process.communicate()}"
-        time.sleep(0.05)
-    raise AssertionError("the run never started")
 
 
 def test_overlapping_runs_of_a_reader_one_waits_or_gives_up_clearly(tmp_path, pg_url, ticks):
