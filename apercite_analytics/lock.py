@@ -77,8 +77,8 @@ class RunLocks:
 
     def _try(self, backend: str, reader: str) -> bool:
         if backend == "postgresql":
-            connection = self._pg_connection()
             try:
+                connection = self._pg_connection()
                 got = connection.execute(
                     text("SELECT pg_try_advisory_lock(:space, :key)"),
                     {"space": _NAMESPACE, "key": advisory_key(reader)},
@@ -102,18 +102,13 @@ class RunLocks:
                 return False
             self._files.append(fd)
             return True
-        return True  # a store without a lock primitive we know: documented as unsupported for overlap
+        return True  # not reached: the store is PostgreSQL or SQLite (store.dialect_insert refuses others)
 
     def _pg_connection(self) -> Connection:
         if self._connection is None:
             # a connection of its own, never pooled: closing it (or dying) releases every lock
             self._lock_engine = create_engine(self.engine.url, poolclass=NullPool, connect_args={"connect_timeout": 10})
-            try:
-                self._connection = self._lock_engine.connect()
-            except SQLAlchemyError as exc:
-                raise StoreError(
-                    f"{describe(self.engine)}: cannot take the run lock: {describe_db_error(exc)}"
-                ) from None
+            self._connection = self._lock_engine.connect()
         return self._connection
 
     def _holder(self, reader: str) -> str:
