@@ -2,6 +2,6 @@
 
 import sys
 
-from apercite_analytics.cli import main
+from apercite_analytics.cli.main import main
 
 sys.exit(main())

@@ -3,6 +3,7 @@
 Anything that is *not* one of these is a bug in apercite-analytics and gets a traceback with -v.
 """
 
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2  # all good; something failed (the rest still ran); usage or config
 _CONTROL = {c: f"\\x{c:02x}" for c in range(32)} | {10: "\\n", 13: "\\r", 9: "\\t"}
 
 
@@ -30,7 +31,7 @@ def describe_db_error(exc: BaseException) -> str:
     """The first line of what the database said, without SQLAlchemy's boilerplate."""
     from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
-    from apercite_analytics.redact import scrub
+    from apercite_analytics.config.secrets import scrub
 
     if isinstance(exc, DBAPIError) and exc.orig is not None:
         text = str(exc.orig).strip()

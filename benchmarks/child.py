@@ -18,8 +18,9 @@ METRICS = 100
 
 
 def _writer(values: int, url: str) -> int:
-    from apercite_analytics import store
-    from apercite_analytics.writers.upsert import MetricStore, UpsertWriter
+    from apercite_analytics.store import schema as store
+    from apercite_analytics.store.values import MetricStore
+    from apercite_analytics.writers.upsert import UpsertWriter
 
     engine = store.open_engine(url)
     metric_store = MetricStore(engine)
@@ -49,7 +50,7 @@ def peak_mib() -> float:
 def main(argv: list[str]) -> int:
     started = time.perf_counter()
     if argv[0] == "cli":
-        from apercite_analytics import cli
+        from apercite_analytics.cli import main as cli
 
         code = cli.main(argv[1:])
     elif argv[0] == "writer":

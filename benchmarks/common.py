@@ -14,7 +14,7 @@ from pathlib import Path
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from apercite_analytics.urls import database_url
+from apercite_analytics.config.urls import database_url
 
 PG_URL = os.environ.get("APERCITE_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 ROOT = Path(__file__).resolve().parent.parent

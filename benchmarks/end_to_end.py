@@ -20,8 +20,8 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, text
 
-from apercite_analytics import store
-from apercite_analytics.urls import database_url
+from apercite_analytics.config.urls import database_url
+from apercite_analytics.store import schema as store
 from benchmarks.common import ROOT, median, rate, scratch_database, spread, table
 
 REGIONS = 10

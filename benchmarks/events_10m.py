@@ -39,7 +39,7 @@ from pathlib import Path
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from apercite_analytics.urls import database_url
+from apercite_analytics.config.urls import database_url
 
 ADMIN_URL = os.environ.get(
     "APERCITE_BENCH_POSTGRES_URL",
@@ -80,10 +80,12 @@ def seed(url: str, table: str, count: int, days: int, now: datetime) -> float:
 def child(url: str, table: str, scenario: str, traced: str) -> None:
     """One measured run, in this process; prints one JSON line. Timed runs are not traced
     (tracemalloc slows every allocation); a traced run reports the peak of Python allocations."""
-    from apercite_analytics import cli, graph, store
-    from apercite_analytics.config import parse
+    from apercite_analytics.cli import main as cli
+    from apercite_analytics.config.load import parse
     from apercite_analytics.readers import events
-    from apercite_analytics.state import Watermarks
+    from apercite_analytics.run import job as graph
+    from apercite_analytics.store import schema as store
+    from apercite_analytics.store.watermarks import Watermarks
     from apercite_analytics.window import Window, floor_hour, utcnow
 
     cli.setup_logging(-1)

@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from google.analytics.data_v1beta import RunReportResponse
 from google.protobuf import json_format
 
-from apercite_analytics.config import parse
+from apercite_analytics.config.load import parse
 from apercite_analytics.readers import google_analytics
 from apercite_analytics.window import Window
 

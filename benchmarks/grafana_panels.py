@@ -26,12 +26,16 @@ from pathlib import Path
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from apercite_analytics import store
-from apercite_analytics.dashboards.build import generated
-from apercite_analytics.dashboards.macros import dashboard_context, expand
-from apercite_analytics.dashboards.panels import series_range
-from apercite_analytics.dashboards.synthetic import fill
-from apercite_analytics.urls import database_url
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))  # the test-only Grafana macro expander and synthetic store
+
+from support.grafana_macros import dashboard_context, expand  # noqa: E402
+from support.synthetic_store import fill  # noqa: E402
+
+from apercite_analytics.config.urls import database_url  # noqa: E402
+from apercite_analytics.dashboards.build import generated  # noqa: E402
+from apercite_analytics.dashboards.panels import series_range  # noqa: E402
+from apercite_analytics.store import schema as store  # noqa: E402
 
 EXPLORE = {"metric": ["objects.users.count", "http.latency.p99"], "timed_event": "render"}
 

@@ -1,7 +1,7 @@
 """Benchmark 3: what the Bonobo graph costs per record.
 
 The same reader (records from a list), the same `Normalizer` and a null sink, wired two ways:
-* graph — `graph.build_graph` + `bonobo.run` with the strategy and contexts `read` uses
+* graph — `run.engine.run`: the Bonobo graph, strategy and contexts `read` uses
   (one thread per node, queues between them);
 * loop — a plain Python loop calling the same node functions.
 With 1 metric per record the cost is all per record; with 100 it is spread over the values.
@@ -11,11 +11,9 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-import bonobo
-from bonobo.execution.strategies import ThreadPoolExecutorStrategy
-
-from apercite_analytics import graph
-from apercite_analytics.normalize import Normalizer
+from apercite_analytics.record import Normalizer
+from apercite_analytics.run import engine
+from apercite_analytics.run.result import Reporter
 from benchmarks.common import median, rate, spread, table, timed
 
 START = date(2024, 1, 1)
@@ -49,10 +47,8 @@ def through_graph(records: list) -> int:
         yield from records
 
     sink = NullSink()
-    reporter = graph.Reporter()
-    built = graph.build_graph({"bench": [reader]}, Normalizer(on_reject=reporter.rejected), [sink], services=())
-    strategy = ThreadPoolExecutorStrategy(graph._context_type(reporter))
-    bonobo.run(built, services={}, strategy=strategy, plugins=[])
+    reporter = Reporter()
+    engine.run({"bench": [reader]}, Normalizer(on_reject=reporter.rejected), [sink], {}, reporter)
     return sink.values
 
 

@@ -36,12 +36,15 @@ from sqlalchemy.engine import make_url
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
-from prometheus_server import PrometheusServer, create_blocks, write_openmetrics  # noqa: E402
+from support.prometheus_server import PrometheusServer, create_blocks, write_openmetrics  # noqa: E402
 
-from apercite_analytics import cli, config, graph, store  # noqa: E402
+from apercite_analytics.cli import main as cli  # noqa: E402
+from apercite_analytics.config import load as config  # noqa: E402
+from apercite_analytics.config.urls import database_url  # noqa: E402
 from apercite_analytics.readers import prometheus  # noqa: E402
-from apercite_analytics.state import Watermarks  # noqa: E402
-from apercite_analytics.urls import database_url  # noqa: E402
+from apercite_analytics.run import job as graph  # noqa: E402
+from apercite_analytics.store import schema as store  # noqa: E402
+from apercite_analytics.store.watermarks import Watermarks  # noqa: E402
 from apercite_analytics.window import HOUR, Window  # noqa: E402
 
 PG_URL = __import__("os").environ.get("APERCITE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")

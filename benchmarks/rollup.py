@@ -24,12 +24,13 @@ from datetime import date, timedelta
 from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.engine import make_url
 
-from apercite_analytics import rollup, store
-from apercite_analytics.dictionary import Definition, Dictionary
-from apercite_analytics.dictionary_store import sync
-from apercite_analytics.models import DailyValue, HourlyValue
-from apercite_analytics.urls import database_url
-from apercite_analytics.writers.upsert import MetricStore
+from apercite_analytics.config.urls import database_url
+from apercite_analytics.dictionary.definitions import Definition, Dictionary
+from apercite_analytics.store import rollup
+from apercite_analytics.store import schema as store
+from apercite_analytics.store.definitions import sync
+from apercite_analytics.store.models import DailyValue, HourlyValue
+from apercite_analytics.store.values import MetricStore
 
 AGGREGATIONS = ["sum", "last", "max", "min", "avg"]
 

@@ -25,9 +25,10 @@ from sqlalchemy import insert, select, text, update
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Engine
 
-from apercite_analytics import store
-from apercite_analytics.models import HourlyValue, Metric
-from apercite_analytics.writers.upsert import MetricStore, UpsertWriter
+from apercite_analytics.store import schema as store
+from apercite_analytics.store.models import HourlyValue, Metric
+from apercite_analytics.store.values import MetricStore
+from apercite_analytics.writers.upsert import UpsertWriter
 from benchmarks.common import median, scratch_database, spread, table, timed
 
 VALUES = 200_000

@@ -17,8 +17,8 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from apercite_analytics import store
-from apercite_analytics.urls import database_url
+from apercite_analytics.config.urls import database_url
+from apercite_analytics.store import schema as store
 
 PG_URL = os.environ.get("APERCITE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 MYSQL_URL = os.environ.get("APERCITE_TEST_MYSQL_URL", "mysql+pymysql://root@127.0.0.1:3306/test")

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from apercite_analytics import config
-from apercite_analytics.config import SourceSettings, StoreSettings
+from apercite_analytics.config import load as config
+from apercite_analytics.config.secrets import scrub
+from apercite_analytics.config.settings import SourceSettings, StoreSettings
 from apercite_analytics.errors import ConfigError
 from apercite_analytics.readers import available
-from apercite_analytics.redact import scrub
 
 EXAMPLES = Path(__file__).parent.parent / "examples"
 

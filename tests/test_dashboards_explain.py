@@ -8,12 +8,12 @@ from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import text
+from support.grafana_macros import dashboard_context, expand
+from support.synthetic_store import fill
 
-from apercite_analytics import store
 from apercite_analytics.dashboards.build import generated
-from apercite_analytics.dashboards.macros import dashboard_context, expand
 from apercite_analytics.dashboards.panels import series_range
-from apercite_analytics.dashboards.synthetic import fill
+from apercite_analytics.store import schema as store
 
 VALUES = {"metric": ["objects.users.count", "events.activation.users.7d"], "timed_event": "render"}
 TABLES = {"hourly_value": "pk_hourly_value", "daily_value": "pk_daily_value"}

@@ -9,7 +9,7 @@ from pathlib import Path, PurePosixPath
 
 import yaml
 
-from apercite_analytics import cli
+from apercite_analytics.cli import main as cli
 from apercite_analytics.dashboards.build import generated
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 import yaml
 from conftest import PG_URL, _scratch_database
-from dashboard_seed import (
+from sqlalchemy import select, text, update
+from support.dashboard_seed import (
     DAILY,
     DAYS,
     FROM,
@@ -32,12 +33,14 @@ from dashboard_seed import (
     records,
     total,
 )
-from sqlalchemy import select, text, update
+from support.grafana_macros import QueryContext, Variable, expand
 
-from apercite_analytics import cli, config, graph, store
-from apercite_analytics.dashboards.macros import QueryContext, Variable, expand
+from apercite_analytics.cli import main as cli
+from apercite_analytics.config import load as config
 from apercite_analytics.errors import SourceError
-from apercite_analytics.models import Metric, RunLog, RunReader
+from apercite_analytics.run import job as graph
+from apercite_analytics.store import schema as store
+from apercite_analytics.store.models import Metric, RunLog, RunReader
 
 ROOT = Path(__file__).resolve().parents[1]
 DASHBOARDS = {p.stem: json.loads(p.read_text()) for p in sorted((ROOT / "grafana/dashboards").glob("*.json"))}

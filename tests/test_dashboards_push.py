@@ -15,7 +15,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from apercite_analytics import cli
+from apercite_analytics.cli import main as cli
 from apercite_analytics.dashboards.build import generated
 
 TOKEN = "glsa_test_token"

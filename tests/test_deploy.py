@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from apercite_analytics import demo
+from apercite_analytics.cli import demo
 
 DEPLOY = Path(__file__).resolve().parent.parent / "deploy"
 CRONTAB = DEPLOY / "cron" / "apercite-analytics"

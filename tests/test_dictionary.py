@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from apercite_analytics import dictionary
-from apercite_analytics.config import parse
+from apercite_analytics.config.load import parse
+from apercite_analytics.dictionary import definitions as dictionary
 from apercite_analytics.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -194,7 +194,7 @@ def test_config_section_and_errors(tmp_path):
 
 
 def test_the_example_config_points_at_the_shipped_dictionary(monkeypatch):
-    from apercite_analytics import config
+    from apercite_analytics.config import load as config
 
     for name in ("ANALYTICS_DB_PASSWORD", "APP_DB_PASSWORD"):
         monkeypatch.setenv(name, "example-secret")

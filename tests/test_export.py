@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, select
 
-from apercite_analytics import cli
+from apercite_analytics.cli import main as cli
+from apercite_analytics.config.urls import database_url
+from apercite_analytics.dictionary.export import nest, payload
 from apercite_analytics.errors import ConfigError
-from apercite_analytics.export import nest, payload
-from apercite_analytics.models import DailyValue, HourlyValue, Metric
-from apercite_analytics.urls import database_url
-from apercite_analytics.writers.upsert import MetricStore
+from apercite_analytics.store.models import DailyValue, HourlyValue, Metric
+from apercite_analytics.store.values import MetricStore
 
 DEFINITIONS = """\
 defaults: {owner: tests, data_source: test, unit: things, value_type: number, time_frame: 1h}
@@ -109,7 +109,7 @@ def test_export_round_trips_through_the_json_reader(tmp_path, store_url, capsys)
 
 
 def open_store(url: str) -> MetricStore:
-    from apercite_analytics import store
+    from apercite_analytics.store import schema as store
 
     engine = store.open_engine(url)
     store.upgrade(engine)

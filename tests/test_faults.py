@@ -14,11 +14,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from pgcluster import PrivatePostgres
 from sqlalchemy import create_engine, func, select, text
+from support.pgcluster import PrivatePostgres
 
-from apercite_analytics.models import HourlyValue, Metric, RunLog
-from apercite_analytics.urls import database_url
+from apercite_analytics.config.urls import database_url
+from apercite_analytics.store.models import HourlyValue, Metric, RunLog
 
 START = datetime(2025, 1, 1, tzinfo=UTC)
 HOURS = 24 * 365  # 175,200 values: a run writes for a few seconds, long enough to be hit mid-write
@@ -300,13 +300,11 @@ lookback = "1h"
 
 
 def test_transient_source_errors_are_retried_until_the_server_is_back(tmp_path, private_pg, monkeypatch):
-    from apercite_analytics import sources as sources_module
-    from apercite_analytics.config import SourceSettings
-    from apercite_analytics.sources import Sources
+    from apercite_analytics.config.settings import SourceSettings
+    from apercite_analytics.readers.common.sources import Sources
 
-    monkeypatch.setattr(sources_module, "BACKOFF", 0.5)
     private_pg.stop()
-    sources = Sources({"db": SourceSettings(url=private_pg.url, connect_timeout=2, retries=4)})
+    sources = Sources({"db": SourceSettings(url=private_pg.url, connect_timeout=2, retries=4, backoff=0.5)})
     import threading
 
     starter = threading.Timer(0.3, private_pg.start)
@@ -322,12 +320,10 @@ def test_transient_source_errors_are_retried_until_the_server_is_back(tmp_path, 
 def test_retries_give_up_with_one_clear_error(private_pg, monkeypatch):
     import logging
 
-    from apercite_analytics import sources as sources_module
-    from apercite_analytics.config import SourceSettings
+    from apercite_analytics.config.settings import SourceSettings
     from apercite_analytics.errors import SourceError
-    from apercite_analytics.sources import Sources
+    from apercite_analytics.readers.common.sources import Sources
 
-    monkeypatch.setattr(sources_module, "BACKOFF", 0.05)
     warnings: list[str] = []
     handler = logging.Handler()
     handler.emit = lambda record: warnings.append(record.getMessage())
@@ -335,7 +331,7 @@ def test_retries_give_up_with_one_clear_error(private_pg, monkeypatch):
     logger.addHandler(handler)
     monkeypatch.setattr(logger, "level", logging.INFO)
     private_pg.stop()
-    settings = {"db": SourceSettings(url=private_pg.url, connect_timeout=1, retries=2)}
+    settings = {"db": SourceSettings(url=private_pg.url, connect_timeout=1, retries=2, backoff=0.05)}
     with Sources(settings) as sources, pytest.raises(SourceError) as raised:
         sources.read("db", lambda c: c.execute(text("SELECT 1")).scalar_one(), "probing")
     message = str(raised.value)
@@ -346,8 +342,8 @@ def test_retries_give_up_with_one_clear_error(private_pg, monkeypatch):
 
 
 def test_kill_9_of_a_lock_holder_releases_its_lock(tmp_path, pg_url):
-    from apercite_analytics import store
-    from apercite_analytics.lock import RunLocks
+    from apercite_analytics.store import schema as store
+    from apercite_analytics.store.locks import RunLocks
 
     holder = subprocess.Popen(
         [
@@ -355,7 +351,7 @@ def test_kill_9_of_a_lock_holder_releases_its_lock(tmp_path, pg_url):
             "-c",
             "import sys, time\n"
             "from apercite_analytics import store\n"
-            "from apercite_analytics.lock import RunLocks\n"
+            "from apercite_analytics.store.locks import RunLocks\n"
             "locks = RunLocks(store.open_engine(sys.argv[1]), ['sql'], 0).__enter__()\n"
             "print('locked', flush=True)\n"
             "time.sleep(600)\n",
@@ -378,8 +374,8 @@ def test_kill_9_of_a_lock_holder_releases_its_lock(tmp_path, pg_url):
 
 
 def test_sqlite_locks_per_reader(tmp_path):
-    from apercite_analytics import store
-    from apercite_analytics.lock import LockTimeout, RunLocks
+    from apercite_analytics.store import schema as store
+    from apercite_analytics.store.locks import LockTimeout, RunLocks
 
     engine = store.open_engine(f"sqlite:///{tmp_path / 'store.db'}")
     with RunLocks(engine, ["sql", "objects"], 0):

@@ -6,8 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-
-from apercite_analytics.dashboards.macros import (
+from support.grafana_macros import (
     MacroError,
     QueryContext,
     Variable,

@@ -10,10 +10,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, select
 
-from apercite_analytics import cli, demo, store
-from apercite_analytics.models import DailyValue, Metric
-from apercite_analytics.urls import database_url
-from apercite_analytics.writers.upsert import MetricStore
+from apercite_analytics.cli import demo
+from apercite_analytics.cli import main as cli
+from apercite_analytics.config.urls import database_url
+from apercite_analytics.store import schema as store
+from apercite_analytics.store.models import DailyValue, Metric
+from apercite_analytics.store.values import MetricStore
 
 ROOT = Path(__file__).resolve().parent.parent
 D = date(2026, 11, 20)

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from ports import free_port
+from support.ports import free_port
 
 SECRET = "Sup3r-s3cret_pw"
 SAMPLE = re.compile(r"^(?P<name>[a-z_]+)(?:\{(?P<labels>[^}]*)\})? (?P<value>-?[0-9.e+]+)$")
@@ -128,7 +128,7 @@ metric = "app.{{column}}"
 
 
 def test_monitoring_config_errors_name_the_key(tmp_path):
-    from apercite_analytics import config
+    from apercite_analytics.config import load as config
     from apercite_analytics.errors import ConfigError
 
     with pytest.raises(ConfigError, match=r"^monitoring.textfile: node_exporter only reads files ending in .prom$"):

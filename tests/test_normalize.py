@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import pytest
 
-from apercite_analytics.normalize import Normalizer
+from apercite_analytics.record import Normalizer
 
 NOW = datetime(2026, 11, 20, 15, 30, tzinfo=UTC)
 HOUR = {"date": date(2026, 11, 20), "hour": 10}

@@ -15,10 +15,11 @@ from decimal import Decimal
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from apercite_analytics import config, redact
+from apercite_analytics.config import load as config
+from apercite_analytics.config import secrets as redact
 from apercite_analytics.errors import ConfigError
-from apercite_analytics.normalize import MAX_NAME_LENGTH, METRIC_NAME, Normalizer
 from apercite_analytics.readers import objects
+from apercite_analytics.record import MAX_NAME_LENGTH, METRIC_NAME, Normalizer
 
 NOW = datetime(2026, 11, 20, 15, 30, tzinfo=UTC)
 EXAMPLES = 3000  # per test; four tests below: 12,000 generated cases in all

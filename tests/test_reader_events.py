@@ -15,16 +15,18 @@ from pathlib import Path
 import numpy
 import pytest
 from sqlalchemy import create_engine, select, text
-from storeview import stored
+from support.storeview import stored
 
-from apercite_analytics import cli, graph, store
-from apercite_analytics.config import parse
+from apercite_analytics.cli import main as cli
+from apercite_analytics.config.load import parse
+from apercite_analytics.config.urls import database_url
 from apercite_analytics.errors import ConfigError, SourceError
-from apercite_analytics.models import ReaderState
 from apercite_analytics.readers import events
-from apercite_analytics.sources import Sources
-from apercite_analytics.state import Watermarks
-from apercite_analytics.urls import database_url
+from apercite_analytics.readers.common.sources import Sources
+from apercite_analytics.run import job as graph
+from apercite_analytics.store import schema as store
+from apercite_analytics.store.models import ReaderState
+from apercite_analytics.store.watermarks import Watermarks
 from apercite_analytics.window import Window
 
 NOW = datetime(2026, 11, 20, 15, 30, tzinfo=UTC)

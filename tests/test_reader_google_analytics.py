@@ -21,14 +21,14 @@ import responses
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from google.auth import jwt
-from storeview import stored
+from support.storeview import stored
 
-from apercite_analytics import cli
-from apercite_analytics.config import parse
+from apercite_analytics.cli import main as cli
+from apercite_analytics.config.load import parse
 from apercite_analytics.errors import ConfigError, SourceError
 from apercite_analytics.readers import _ga_client, google_analytics
 from apercite_analytics.readers.google_analytics import snake_case
-from apercite_analytics.state import Watermarks
+from apercite_analytics.store.watermarks import Watermarks
 from apercite_analytics.window import Window
 
 PROPERTY = "123456789"
@@ -178,7 +178,7 @@ def warnings() -> Iterator[list[str]]:
 
 
 def configure(key: Path | None, **section) -> google_analytics.Settings:
-    raw = {"readers": {"google_analytics": {"property": int(PROPERTY), "retry_delay": 0.0, **section}}}
+    raw = {"readers": {"google_analytics": {"property": int(PROPERTY), "backoff": 0.0, **section}}}
     if key is not None:
         raw["readers"]["google_analytics"]["credentials"] = str(key)
     return parse(raw).readers["google_analytics"]
@@ -581,7 +581,7 @@ def test_a_quota_error_is_retried_with_backoff_then_succeeds(ga, key_file):
         (503, error_body(503, "UNAVAILABLE", "The service is currently unavailable.")),
     ]
     sleeps: list[float] = []
-    settings = configure(key_file, reports={"r": SESSIONS}, retry_delay=1.5)
+    settings = configure(key_file, reports={"r": SESSIONS}, backoff=1.5)
     records = list(nodes(settings, Window(now=NOW), sleeps)["r"](state=Watermarks()))
     assert records == [hourly(date(2026, 11, 20), 14, **{"ga.sessions": 12})]
     assert sleeps == [1.5, 3.0]
@@ -591,7 +591,7 @@ def test_a_quota_error_is_retried_with_backoff_then_succeeds(ga, key_file):
 def test_a_quota_error_forever_is_one_clear_error(ga, key_file):
     ga.forever = (429, error_body(429, "RESOURCE_EXHAUSTED", QUOTA_MESSAGE))
     sleeps: list[float] = []
-    settings = configure(key_file, reports={"r": SESSIONS}, retries=3, retry_delay=2.0, max_retry_delay=5.0)
+    settings = configure(key_file, reports={"r": SESSIONS}, retries=3, backoff=2.0, max_backoff=5.0)
     with pytest.raises(SourceError) as info:
         list(nodes(settings, Window(now=NOW), sleeps)["r"](state=Watermarks()))
     assert str(info.value) == (
@@ -605,7 +605,7 @@ def test_a_quota_error_forever_is_one_clear_error(ga, key_file):
 def test_network_errors_are_retried_then_one_clear_error(ga, key_file):
     ga.forever = requests.ReadTimeout("Read timed out. (read timeout=60.0)")
     sleeps: list[float] = []
-    settings = configure(key_file, reports={"r": SESSIONS}, retries=1, retry_delay=0.5)
+    settings = configure(key_file, reports={"r": SESSIONS}, retries=1, backoff=0.5)
     with pytest.raises(SourceError) as info:
         list(nodes(settings, Window(now=NOW), sleeps)["r"](state=Watermarks()))
     assert str(info.value) == (
@@ -708,7 +708,7 @@ tables = ["users"]
 property = {PROPERTY}
 credentials = "{key}"
 retries = 2
-retry_delay = 0.0
+backoff = 0.0
 {extra}
 
 [readers.google_analytics.reports.hourly]

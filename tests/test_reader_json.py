@@ -11,12 +11,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from sqlalchemy import create_engine, select
 
-from apercite_analytics import cli
-from apercite_analytics.config import parse
+from apercite_analytics.cli import main as cli
+from apercite_analytics.config.load import parse
+from apercite_analytics.config.urls import database_url
 from apercite_analytics.errors import ConfigError, SourceError
-from apercite_analytics.models import DailyValue, HourlyValue, Metric
 from apercite_analytics.readers import json as json_reader
-from apercite_analytics.urls import database_url
+from apercite_analytics.store.models import DailyValue, HourlyValue, Metric
 from apercite_analytics.window import Window
 
 NOW = datetime(2026, 11, 20, 15, 30, tzinfo=UTC)
@@ -172,19 +172,17 @@ def test_http_document_with_headers(server):
 
 def test_http_retries_server_errors_then_succeeds(server):
     url = server.answer("/flaky", (503, b"busy"), (502, b"bad gateway"), (200, {"n": 7}))
-    assert read({"url": url, "prefix": "p", "retries": 2, "retry_delay": 0}) == [
-        ({"date": date(2026, 11, 20)}, {"p.n": 7})
-    ]
+    assert read({"url": url, "prefix": "p", "retries": 2, "backoff": 0}) == [({"date": date(2026, 11, 20)}, {"p.n": 7})]
     assert len(server.requests) == 3
 
 
 def test_http_gives_up_after_the_retries_and_never_retries_a_client_error(server):
     url = server.answer("/down", (503, b"busy"))
-    message = read_error({"url": url, "retries": 2, "retry_delay": 0})
+    message = read_error({"url": url, "retries": 2, "backoff": 0})
     assert message == f"GET {url}: HTTP 503 Service Unavailable (after 3 attempts)"
     assert len(server.requests) == 3
     missing = server.url + "/missing"
-    assert read_error({"url": missing, "retries": 2, "retry_delay": 0}) == f"GET {missing}: HTTP 404 Not Found"
+    assert read_error({"url": missing, "retries": 2, "backoff": 0}) == f"GET {missing}: HTTP 404 Not Found"
     assert len(server.requests) == 4
 
 

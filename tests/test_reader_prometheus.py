@@ -18,18 +18,21 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from ports import free_port
-from prometheus_server import PrometheusServer, create_blocks, write_openmetrics
 from sqlalchemy import create_engine, select
-from storeview import stored
+from support.ports import free_port
+from support.prometheus_server import PrometheusServer, create_blocks, write_openmetrics
+from support.storeview import stored
 
-from apercite_analytics import cli, config, graph
+from apercite_analytics.cli import main as cli
+from apercite_analytics.config import load as config
+from apercite_analytics.config.urls import database_url
 from apercite_analytics.errors import ConfigError, SourceError
-from apercite_analytics.models import ReaderState
 from apercite_analytics.readers import prometheus
-from apercite_analytics.readers._http import mask_credentials, split_credentials, with_retries
-from apercite_analytics.state import Watermarks
-from apercite_analytics.urls import database_url
+from apercite_analytics.readers.common.http import mask_credentials, split_credentials
+from apercite_analytics.readers.common.retry import with_retries
+from apercite_analytics.run import job as graph
+from apercite_analytics.store.models import ReaderState
+from apercite_analytics.store.watermarks import Watermarks
 from apercite_analytics.window import Window
 
 D = datetime(2025, 1, 6, tzinfo=UTC)  # first hour of the test data

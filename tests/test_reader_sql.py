@@ -11,13 +11,14 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from apercite_analytics.config import SourceSettings, parse
+from apercite_analytics.config.load import parse
+from apercite_analytics.config.settings import SourceSettings
+from apercite_analytics.config.urls import database_url
 from apercite_analytics.errors import ConfigError, SourceError
 from apercite_analytics.readers import sql
-from apercite_analytics.readers._naming import name_part
+from apercite_analytics.readers.common.naming import name_part
+from apercite_analytics.readers.common.sources import Sources
 from apercite_analytics.readers.sql import RunQuery
-from apercite_analytics.sources import Sources
-from apercite_analytics.urls import database_url
 from apercite_analytics.window import Window
 
 NOW = datetime(2026, 11, 20, 15, 30, tzinfo=UTC)

@@ -10,8 +10,9 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
-from apercite_analytics import cli, store
-from apercite_analytics.urls import database_url
+from apercite_analytics.cli import main as cli
+from apercite_analytics.config.urls import database_url
+from apercite_analytics.store import schema as store
 
 PASSWORD = "pa'ss%:w0rd $x"
 

@@ -7,11 +7,12 @@ from datetime import UTC, date, datetime
 import pytest
 from sqlalchemy import select
 
-from apercite_analytics import rollup
-from apercite_analytics.dictionary import Definition, Dictionary
-from apercite_analytics.dictionary_store import latest_values, sync
-from apercite_analytics.models import DailyValue, Metric, MetricDefinition
-from apercite_analytics.writers.upsert import MetricStore
+from apercite_analytics.dictionary.definitions import Definition, Dictionary
+from apercite_analytics.store import rollup
+from apercite_analytics.store.definitions import sync
+from apercite_analytics.store.models import DailyValue, Metric, MetricDefinition
+from apercite_analytics.store.queries import latest_values
+from apercite_analytics.store.values import MetricStore
 
 D1, D2, D3 = date(2026, 11, 19), date(2026, 11, 20), date(2026, 11, 21)
 

@@ -11,13 +11,16 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, select, text
-from storeview import stored
+from support.storeview import stored
 
-from apercite_analytics import cli, config, graph, store
+from apercite_analytics.cli import main as cli
+from apercite_analytics.config import load as config
+from apercite_analytics.config.urls import database_url
 from apercite_analytics.errors import SourceError
-from apercite_analytics.models import RunLog
 from apercite_analytics.readers import available
-from apercite_analytics.urls import database_url
+from apercite_analytics.run import job as graph
+from apercite_analytics.store import schema as store
+from apercite_analytics.store.models import RunLog
 
 HOURLY_SQL = """SELECT strftime('%Y-%m-%d %H:00:00', created_at) AS time, count(*) AS count FROM users
 WHERE created_at >= :since AND created_at < :until GROUP BY 1"""

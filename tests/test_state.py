@@ -6,10 +6,13 @@ from datetime import UTC, date, datetime
 
 from sqlalchemy import select
 
-from apercite_analytics import cli, config, graph, store
+from apercite_analytics.cli import main as cli
+from apercite_analytics.config import load as config
 from apercite_analytics.errors import SourceError
-from apercite_analytics.models import ReaderState, RunReader
-from apercite_analytics.state import Watermarks
+from apercite_analytics.run import job as graph
+from apercite_analytics.store import schema as store
+from apercite_analytics.store.models import ReaderState, RunReader
+from apercite_analytics.store.watermarks import Watermarks
 
 T0 = datetime(2026, 11, 20, 10, tzinfo=UTC)
 T1 = datetime(2026, 11, 20, 12, tzinfo=UTC)

@@ -9,10 +9,11 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect, select, text
 
-from apercite_analytics import store
 from apercite_analytics.errors import StoreError
-from apercite_analytics.models import Base, DailyValue, HourlyValue, Metric
-from apercite_analytics.writers.upsert import MetricStore, UpsertWriter
+from apercite_analytics.store import schema as store
+from apercite_analytics.store.models import Base, DailyValue, HourlyValue, Metric
+from apercite_analytics.store.values import MetricStore
+from apercite_analytics.writers.upsert import UpsertWriter
 
 D = date(2026, 11, 20)
 

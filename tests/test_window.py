@@ -4,8 +4,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from apercite_analytics.config.secrets import mask_url, scrub
 from apercite_analytics.errors import ConfigError
-from apercite_analytics.redact import mask_url, scrub
 from apercite_analytics.window import DAY, HOUR, Window, parse_duration, parse_moment
 
 NOW = datetime(2026, 11, 20, 15, 30, tzinfo=UTC)

@@ -10,10 +10,11 @@ import pytest
 from sqlalchemy import select, text
 
 from apercite_analytics.errors import StoreError
-from apercite_analytics.models import DailyValue, HourlyValue, Metric
-from apercite_analytics.normalize import Normalizer
-from apercite_analytics.writers import bulk
-from apercite_analytics.writers.upsert import MetricStore, UpsertWriter
+from apercite_analytics.record import Normalizer
+from apercite_analytics.store import bulk
+from apercite_analytics.store.models import DailyValue, HourlyValue, Metric
+from apercite_analytics.store.values import MetricStore
+from apercite_analytics.writers.upsert import UpsertWriter
 
 D = date(2026, 11, 20)
 

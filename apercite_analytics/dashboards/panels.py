@@ -28,6 +28,40 @@ def series_range() -> str:
     return "date BETWEEN $__timeFrom()::date AND $__timeTo()::date AND $__timeFilter(time)"
 
 
+def hourly_sql(columns: str, where: str, order: str = "1") -> str:
+    """The panel query most panels are: hourly points of some metrics, index-friendly on the range."""
+    return f"""SELECT time, {columns}
+FROM hourly_series
+WHERE {where}
+  AND {series_range()}
+ORDER BY {order}"""
+
+
+def sum_of(metric: str) -> str:
+    """The sum of one metric's values among the rows of a panel query."""
+    return f"sum(value) FILTER (WHERE metric = '{metric}')"
+
+
+def per_interval_sql(columns: str, metrics: tuple[str, ...], interval: str = "$__interval") -> str:
+    """`columns` (aggregates over `value`) per time bucket of `interval`, over some hourly metrics."""
+    return f"""SELECT $__timeGroupAlias(time, {interval}),
+  {columns}
+FROM hourly_series
+WHERE metric IN ({in_list(*metrics)})
+  AND {series_range()}
+GROUP BY 1
+ORDER BY 1"""
+
+
+def ratio_sql(numerator: str, denominator: str, alias: str, *, daily: bool = False, per_time: bool = True) -> str:
+    """sum(numerator) / sum(denominator) over the range, or per point in time (`per_time`)."""
+    ratio = f'{sum_of(numerator)}\n  / NULLIF({sum_of(denominator)}, 0) AS "{alias}"'
+    source = f"FROM {'daily_series' if daily else 'hourly_series'}\nWHERE metric IN ('{numerator}', '{denominator}')"
+    if per_time:
+        return f"SELECT time,\n  {ratio}\n{source}\n  AND {series_range()}\nGROUP BY time\nORDER BY 1"
+    return f"SELECT {ratio}\n{source}\n  AND {series_range()}"
+
+
 def in_list(*names: str) -> str:
     return ", ".join("'" + n.replace("'", "''") + "'" for n in names)
 

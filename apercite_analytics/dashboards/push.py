@@ -13,10 +13,10 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from apercite_analytics.config.secrets import mask_url
 from apercite_analytics.dashboards.definitions import all_dashboards
 from apercite_analytics.dashboards.panels import DATASOURCE
 from apercite_analytics.errors import AnalyticsError, ConfigError
-from apercite_analytics.redact import mask_url
 
 FOLDER_UID = "apercite-analytics"
 FOLDER_TITLE = "apercite-analytics"

@@ -16,7 +16,7 @@ that an index on it is used, and both returning aggregates only, ordered by peri
   in, closed by the window's end or the user's next active day, and running sums of span starts
   and ends give the counts: linear in rows, where joining rows to days would multiply them by 28.
 
-Identifiers arrive already quoted by the dialect (see `_tables.py`); values are bound.
+Identifiers arrive already quoted by the dialect (see `common/tables.py`); values are bound.
 A literal `%` is written once: SQLAlchemy doubles it for pymysql's paramstyle.
 """
 
@@ -25,7 +25,7 @@ from __future__ import annotations
 from sqlalchemy import bindparam, text
 from sqlalchemy.sql.elements import TextClause
 
-from apercite_analytics.readers._tables import Table
+from apercite_analytics.readers.common.tables import Table
 
 PERCENTILES = {"p50": 0.5, "p90": 0.9, "p99": 0.99}
 

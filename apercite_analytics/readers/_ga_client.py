@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from apercite_analytics.errors import SourceError
+from apercite_analytics.readers.common.retry import policy, with_retries
 
 SCOPE = "https://www.googleapis.com/auth/analytics.readonly"
 INSTALL_HINT = "pip install 'apercite-analytics[ga]'"
@@ -80,13 +81,13 @@ class Client:
         *,
         timeout: float,
         retries: int,
-        retry_delay: float,
-        max_retry_delay: float,
+        backoff: float,
+        max_backoff: float,
         sleep: Callable[[float], None] = time.sleep,
     ):
         self.credentials_path = credentials_path
         self.timeout, self.retries = timeout, retries
-        self.retry_delay, self.max_retry_delay = retry_delay, max_retry_delay
+        self.backoff, self.max_backoff = backoff, max_backoff
         self.sleep = sleep
         self._client: Any = None
         self._lock = threading.Lock()
@@ -119,25 +120,23 @@ class Client:
         from google.analytics.data_v1beta import RunReportResponse
 
         client = self._get()
-        waited = 0.0
-        for attempt in range(self.retries + 1):
-            try:
-                return RunReportResponse.pb(client.run_report(request=request, timeout=self.timeout))
-            except Exception as exc:  # noqa: BLE001 — sorted into retryable / final below
-                retryable, description = _describe(exc, self.credentials_path)
-                if description is None:
-                    raise
-                if not retryable:
-                    raise SourceError(f"{what}: {description}") from None
-                if attempt == self.retries:
-                    tries = f"{attempt + 1} attempt{'s' * (attempt > 0)}"
-                    raise SourceError(
-                        f"{what}: {description} (gave up after {tries} over {round(waited, 1):g} s)"
-                    ) from None
-                delay = min(self.retry_delay * 2**attempt, self.max_retry_delay)
-                waited += delay
-                self.sleep(delay)
-        raise AssertionError("unreachable")
+        try:
+            page, _ = with_retries(
+                lambda: RunReportResponse.pb(client.run_report(request=request, timeout=self.timeout)),
+                **policy(self),
+                retryable=lambda exc: _describe(exc, self.credentials_path)[0],
+                sleep=self.sleep,
+            )
+            return page
+        except Exception as exc:  # noqa: BLE001 — sorted into bugs (raised as they are) and refusals
+            retryable, description = _describe(exc, self.credentials_path)
+            if description is None:
+                raise
+            if not retryable:
+                raise SourceError(f"{what}: {description}") from None
+            attempts, waited = exc.attempts, exc.waited  # type: ignore[attr-defined]
+            tries = f"{attempts} attempt{'s' * (attempts > 1)}"
+            raise SourceError(f"{what}: {description} (gave up after {tries} over {round(waited, 1):g} s)") from None
 
 
 def _describe(exc: BaseException, credentials_path: str) -> tuple[bool, str | None]:

@@ -27,11 +27,11 @@ from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from apercite_analytics.config import SourceSettings, check_source
+from apercite_analytics.config.settings import SourceSettings, check_source
 from apercite_analytics.errors import ConfigError, SourceError
 from apercite_analytics.readers._events_sql import EventsSQL
-from apercite_analytics.readers._naming import name_part
-from apercite_analytics.readers._tables import check_column, check_table, reflect_table
+from apercite_analytics.readers.common.naming import name_part
+from apercite_analytics.readers.common.tables import check_column, check_table, reflect_table
 from apercite_analytics.window import DAY, HOUR, Window, floor_hour, parse_duration, to_utc
 
 BACKFILL = True

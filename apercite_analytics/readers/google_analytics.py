@@ -34,11 +34,10 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any, Literal
 
-from apercite_analytics.config import SourceSettings, check_name
+from apercite_analytics.config.settings import SourceSettings, check_name, check_retries
 from apercite_analytics.errors import ConfigError, SourceError
-from apercite_analytics.normalize import check_name as check_metric_name
 from apercite_analytics.readers import _ga_client, _ga_time
-from apercite_analytics.readers._naming import name_part, template_fields
+from apercite_analytics.readers.common.naming import name_part, period_dims, template_fields
 from apercite_analytics.window import HOUR, Window, floor_hour, parse_duration
 
 BACKFILL = True
@@ -85,8 +84,8 @@ class Settings:
     trailing_window: str = "3d"
     timeout: float = 60.0  # seconds per request
     retries: int = 4  # after the first attempt, on quota (429), 5xx and network errors
-    retry_delay: float = 2.0  # seconds before the first retry, doubled each time …
-    max_retry_delay: float = 60.0  # … up to this
+    backoff: float = 2.0  # seconds before the first retry, doubled each time …
+    max_backoff: float = 60.0  # … up to this
     page_size: int = 100_000  # rows per request (limit/offset paging), at most 250,000
     reports: dict[str, Report] = field(default_factory=_default_reports)
 
@@ -136,10 +135,7 @@ def check(settings: Settings, sources: Mapping[str, SourceSettings], where: str)
 def _check_numbers(settings: Settings, where: str) -> None:
     if settings.timeout <= 0:
         raise ConfigError(f"{where}.timeout: must be a positive number of seconds")
-    if not 0 <= settings.retries <= 20:
-        raise ConfigError(f"{where}.retries: must be between 0 and 20, got {settings.retries}")
-    if settings.retry_delay < 0 or settings.max_retry_delay < settings.retry_delay:
-        raise ConfigError(f"{where}.retry_delay: must be ≥ 0 and at most max_retry_delay ({settings.max_retry_delay})")
+    check_retries(settings.retries, settings.backoff, settings.max_backoff, where, most=20)
     if not 1 <= settings.page_size <= _ga_client.MAX_PAGE_SIZE:
         raise ConfigError(f"{where}.page_size: must be between 1 and {_ga_client.MAX_PAGE_SIZE}")
 
@@ -177,10 +173,6 @@ def _check_report(report: Report, key: str) -> None:
             f"{key}.metric: the template {report.template!r} lacks {', '.join(unused)}: "
             "every dimension must be part of the name, or its values would give one name"
         )
-    sample = report.template.format(**dict.fromkeys(fields, "x"))
-    reason = check_metric_name(sample)
-    if reason:
-        raise ConfigError(f"{key}.metric: template {report.template!r} gives names like {sample!r}: {reason}")
 
 
 # ── reading ─────────────────────────────────────────────────────────────────────────────────
@@ -202,7 +194,7 @@ class ReadReport:
             records.add_page(page)
         records.warn_skipped()
         for key in sorted(records.values):
-            yield _dims(key), records.values[key]
+            yield period_dims(key), records.values[key]
         state.advance(READER, self.name, min(end, floor_hour(self.window.now)))
 
     def utc_range(self, watermark: datetime | None) -> tuple[datetime, datetime]:
@@ -361,17 +353,13 @@ def _typed(text: str, integer: bool) -> Any:
             return text
 
 
-def _dims(key: tuple) -> dict:
-    return {"date": key[0], "hour": key[1]} if len(key) == 2 else {"date": key[0]}
-
-
 def chains(settings: Settings, window: Window) -> dict[str, list]:
     client = _ga_client.Client(
         settings.credentials_path(),
         timeout=settings.timeout,
         retries=settings.retries,
-        retry_delay=settings.retry_delay,
-        max_retry_delay=settings.max_retry_delay,
+        backoff=settings.backoff,
+        max_backoff=settings.max_backoff,
     )
     return {
         f"{READER}.{name}": [ReadReport(name, report, settings, client, window)]

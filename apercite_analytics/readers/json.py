@@ -8,14 +8,14 @@
 
 Nested objects flatten into dotted names: `{"counts": {"issues": 3}}` → `usage.counts.issues`. A
 key that holds dots is split at them (`{"users.7d": 9}` → `users.7d`), so the `export` payload
-reads back to the same names; each part is sanitised like any label (`readers/_naming.py`:
+reads back to the same names; each part is sanitised like any label (`readers/common/naming.py`:
 `"Merge Requests"` → `merge_requests`). Integers and floats are kept; everything else — strings,
 booleans (not numbers), nulls and lists (no rule turns a list into one number) — is skipped,
 counted, and named in one log line. Two keys that give one name fail the document.
 
 The values are dated by `date_field` (a date, or a date-time converted to UTC) or else by the
 run's time: the UTC day (daily) or hour (hourly). HTTP: GET with `timeout` seconds, and up to
-`retries` more attempts, `retry_delay` apart (doubling), on connection errors, 429 and 5xx.
+`retries` more attempts, `backoff` apart (doubling, at most `max_backoff`), on connection errors, 429 and 5xx.
 Documents larger than 64 MiB are refused.
 
 (This module is named after the reader; `import json` below is the standard library's: imports
@@ -35,12 +35,12 @@ from pathlib import Path
 from typing import Any, Literal
 
 from apercite_analytics import __version__
-from apercite_analytics.config import SourceSettings, check_name
+from apercite_analytics.config.secrets import mask_url, scrub
+from apercite_analytics.config.settings import SourceSettings, check_name, check_retries
 from apercite_analytics.errors import ConfigError, SourceError
-from apercite_analytics.normalize import check_name as check_metric_name
-from apercite_analytics.readers._http import with_retries
-from apercite_analytics.readers._naming import name_part
-from apercite_analytics.redact import mask_url, scrub
+from apercite_analytics.readers.common.naming import name_part
+from apercite_analytics.readers.common.retry import policy, with_retries
+from apercite_analytics.record import check_name as check_metric_name
 from apercite_analytics.window import Window, to_utc
 
 BACKFILL = False
@@ -60,7 +60,8 @@ class Document:
     granularity: Literal["day", "hour"] = "day"
     timeout: float = 30.0
     retries: int = 2
-    retry_delay: float = 1.0
+    backoff: float = 1.0
+    max_backoff: float = 60.0
     headers: dict[str, str] = field(default_factory=dict)
 
     def name_prefix(self, name: str) -> str:
@@ -92,10 +93,7 @@ def check(settings: Settings, sources: Mapping[str, SourceSettings], where: str)
             raise ConfigError(f"{key}.date_field: expected a dotted path like 'meta.recorded_at'")
         if document.timeout <= 0:
             raise ConfigError(f"{key}.timeout: must be a positive number of seconds")
-        if not 0 <= document.retries <= 10:
-            raise ConfigError(f"{key}.retries: must be between 0 and 10")
-        if document.retry_delay < 0:
-            raise ConfigError(f"{key}.retry_delay: must not be negative")
+        check_retries(document.retries, document.backoff, document.max_backoff, key)
 
 
 def flatten(document: Mapping, prefix: str = "", skip: str | None = None) -> tuple[dict[str, Any], list[str]]:
@@ -224,7 +222,11 @@ class ReadDocument:
                 return response.read(MAX_BYTES + 1)
 
         try:
-            data, _ = with_retries(get, retries=document.retries, backoff=document.retry_delay, retryable=_retryable)
+            data, _ = with_retries(
+                get,
+                **policy(document),
+                retryable=_retryable,
+            )
             return data
         except urllib.error.HTTPError as exc:
             problem = f"HTTP {exc.code} {exc.reason}"

@@ -8,7 +8,6 @@ and quoted by SQLAlchemy.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -16,14 +15,14 @@ from datetime import datetime
 from sqlalchemy import func, select, table
 from sqlalchemy.exc import SQLAlchemyError
 
-from apercite_analytics.config import SourceSettings, check_name, check_source
+from apercite_analytics.config.settings import SourceSettings, check_name, check_source
 from apercite_analytics.errors import ConfigError, SourceError
-from apercite_analytics.readers._naming import name_part
-from apercite_analytics.sources import is_transient
+from apercite_analytics.readers.common.naming import name_part
+from apercite_analytics.readers.common.sources import is_transient
+from apercite_analytics.readers.common.tables import check_table
 from apercite_analytics.window import Window, utcnow
 
 BACKFILL = False
-_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 
 
 @dataclass(frozen=True)
@@ -51,11 +50,7 @@ def check(settings: Settings, sources: Mapping[str, SourceSettings], where: str)
     else:
         keyed = {f"{where}.tables[{i}]": identifier for i, identifier in enumerate(settings.tables)}
     for key, identifier in keyed.items():
-        parts = identifier.split(".")
-        if len(parts) > 2 or not all(_IDENTIFIER.match(p) for p in parts):
-            raise ConfigError(
-                f"{key}: {identifier!r} is not a table name (letters, digits, _; optionally schema.table)"
-            )
+        check_table(identifier, key)
     names = table_map(settings)
     if isinstance(settings.tables, list) and len(names) != len(settings.tables):
         raise ConfigError(f'{where}.tables: two tables give the same metric name; use a table of name = "table"')

@@ -26,7 +26,6 @@ from __future__ import annotations
 import json
 import logging
 import re
-import string
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -38,12 +37,12 @@ from prometheus_api_client import PrometheusApiClientException
 from prometheus_api_client.prometheus_connect import PrometheusConnect
 from urllib3.util.retry import Retry
 
-from apercite_analytics.config import SourceSettings, check_name
+from apercite_analytics.config.secrets import register_secret
+from apercite_analytics.config.settings import SourceSettings, check_name, check_retries
 from apercite_analytics.errors import ConfigError, SourceError
-from apercite_analytics.normalize import check_name as check_metric_name
-from apercite_analytics.readers._http import mask_credentials, split_credentials, with_retries
-from apercite_analytics.readers._naming import name_part
-from apercite_analytics.redact import register_secret
+from apercite_analytics.readers.common.http import mask_credentials, split_credentials
+from apercite_analytics.readers.common.naming import name_part, template_fields
+from apercite_analytics.readers.common.retry import policy, with_retries
 from apercite_analytics.window import HOUR, Window, floor_hour, parse_duration
 
 BACKFILL = True
@@ -72,6 +71,7 @@ class Settings:
     timeout: float = 60.0  # seconds for one request (also sent to Prometheus as its query timeout)
     retries: int = 3  # on connection errors and 5xx answers, waiting backoff, 2×backoff, …
     backoff: float = 1.0
+    max_backoff: float = 60.0
     initial_lookback: str = "2d"  # where a query without a watermark starts
     max_points: int = MAX_POINTS  # hours per request
 
@@ -89,10 +89,7 @@ def check(settings: Settings, sources: Mapping[str, SourceSettings], where: str)
     for key in ("connect_timeout", "timeout"):
         if getattr(settings, key) <= 0:
             raise ConfigError(f"{where}.{key}: must be a positive number of seconds")
-    if not 0 <= settings.retries <= 10:
-        raise ConfigError(f"{where}.retries: must be between 0 and 10, got {settings.retries}")
-    if settings.backoff < 0:
-        raise ConfigError(f"{where}.backoff: must be 0 or more seconds")
+    check_retries(settings.retries, settings.backoff, settings.max_backoff, where)
     if not 1 <= settings.max_points <= MAX_POINTS:
         raise ConfigError(f"{where}.max_points: must be between 1 and {MAX_POINTS}, got {settings.max_points}")
     parse_duration(settings.initial_lookback, f"{where}.initial_lookback")
@@ -108,23 +105,7 @@ def check(settings: Settings, sources: Mapping[str, SourceSettings], where: str)
 
 def template_labels(template: str, where: str) -> list[str]:
     """The label names a metric template uses (`{status}`); the names it gives must be valid."""
-    try:
-        parsed = list(string.Formatter().parse(template))
-    except ValueError as exc:
-        raise ConfigError(f"{where}: invalid template {template!r}: {exc}") from None
-    labels = []
-    for _, label, spec, conversion in parsed:
-        if label is None:
-            continue
-        if not _LABEL.match(label) or spec or conversion:
-            shown = "{" + label + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "") + "}"
-            raise ConfigError(f"{where}: placeholder {shown} is not a label name (like {{status}})")
-        labels.append(label)
-    sample = template.format(**dict.fromkeys(labels, "x"))
-    reason = check_metric_name(sample)
-    if reason:
-        raise ConfigError(f"{where}: template {template!r} gives names like {sample!r}: {reason}")
-    return list(dict.fromkeys(labels))
+    return template_fields(template, lambda label: bool(_LABEL.match(label)), where)
 
 
 def hours_to_read(window: Window, watermark: datetime | None, lookback: timedelta) -> tuple[datetime, datetime, bool]:
@@ -198,7 +179,9 @@ class PrometheusApi:
 
         try:
             series, _ = with_retries(
-                call, retries=self.settings.retries, backoff=self.settings.backoff, retryable=self._retryable
+                call,
+                **policy(self.settings),
+                retryable=self._retryable,
             )
         except requests.ConnectionError as exc:
             raise SourceError(

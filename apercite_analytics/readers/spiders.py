@@ -22,9 +22,9 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import text
 
-from apercite_analytics.config import SourceSettings, check_source
+from apercite_analytics.config.settings import SourceSettings, check_source
 from apercite_analytics.errors import ConfigError
-from apercite_analytics.readers._tables import check_column, check_table, reflect_table
+from apercite_analytics.readers.common.tables import check_column, check_table, reflect_table
 from apercite_analytics.window import Window, parse_duration
 
 BACKFILL = False

@@ -27,10 +27,9 @@ from typing import Any, Literal
 
 from sqlalchemy import text
 
-from apercite_analytics.config import SourceSettings, check_name, check_source
+from apercite_analytics.config.settings import SourceSettings, check_name, check_source
 from apercite_analytics.errors import ConfigError, SourceError
-from apercite_analytics.normalize import check_name as check_metric_name
-from apercite_analytics.readers._naming import name_part, template_fields
+from apercite_analytics.readers.common.naming import name_part, period_dims, template_fields
 from apercite_analytics.window import DAY, HOUR, Window, floor_day, floor_hour, parse_duration, to_utc
 
 BACKFILL = True
@@ -111,11 +110,7 @@ def _check_columns(query: Query, key: str) -> None:
             f"{key}.dimensions: {', '.join(map(repr, sorted(reserved)))} is a template placeholder of its own; "
             "rename the column in the query (… AS kind)"
         )
-    fields = template_fields(query.metric, {"query", "column", *query.dimensions}, f"{key}.metric")
-    sample = query.metric.format(**dict.fromkeys(fields, "x"))
-    reason = check_metric_name(sample)
-    if reason:
-        raise ConfigError(f"{key}.metric: template {query.metric!r} gives names like {sample!r}: {reason}")
+    template_fields(query.metric, {"query", "column", *query.dimensions}, f"{key}.metric")
 
 
 class RunQuery:
@@ -143,7 +138,7 @@ class RunQuery:
         columns, rows = sources.read(self.source, run, f"query {self.name!r}")
         records = self.records(columns, rows)
         for key in sorted(records):
-            yield _dims(key), records[key]
+            yield period_dims(key), records[key]
 
     def records(self, columns: list[str], rows: list[Any]) -> dict[tuple, dict[str, Any]]:
         """Group rows by period into `{period: {metric: value}}`, refusing anything ambiguous."""
@@ -226,10 +221,6 @@ def _collision(previous: tuple, origin: tuple) -> str:
     if previous[0] != origin[0]:
         return f"columns {previous[0]!r} and {origin[0]!r} both give (use {{column}} in the metric template)"
     return f"dimension values {previous[1:]} and {origin[1:]} both give"
-
-
-def _dims(key: tuple) -> dict:
-    return {"date": key[0], "hour": key[1]} if len(key) == 2 else {"date": key[0]}
 
 
 def _describe(key: tuple) -> str:

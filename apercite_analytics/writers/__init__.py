@@ -1,1 +1,5 @@
-"""Writers: the nodes at the end of the graph. They know the store and nothing about sources."""
+"""Writers: the thin nodes at the end of the graph (the upsert node, the printer). They hand
+values to the store's `MetricStore` and know nothing about sources.
+
+May import: `store.values`.
+"""

@@ -1,0 +1,118 @@
+"""The settings every part shares: the store, monitoring, source databases, the dictionary, and the
+checks readers use on their own sections (names, sources, URLs, retries).
+
+Each reader module owns the dataclass of its `[readers.<name>]` section; `load.py` assembles them.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from apercite_analytics.errors import ConfigError
+
+DEFAULT_STORE_URL = "sqlite:///analytics.db"
+_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+@dataclass(frozen=True)
+class StoreSettings:
+    """Where the metric store lives and how writes are batched."""
+
+    url: str = DEFAULT_STORE_URL
+    batch_size: int = 5000
+    lock_wait: float = 60.0  # seconds a run waits for another run of the same reader to finish
+
+    def check(self, where: str) -> None:
+        if not 1 <= self.batch_size <= 1_000_000:
+            raise ConfigError(f"{where}.batch_size: must be between 1 and 1000000, got {self.batch_size}")
+        if not 0 <= self.lock_wait <= 86400:
+            raise ConfigError(f"{where}.lock_wait: must be between 0 and 86400 seconds, got {self.lock_wait}")
+        check_url(self.url, f"{where}.url")
+
+
+@dataclass(frozen=True)
+class MonitoringSettings:
+    """The job's own metrics (`[monitoring]`): into the store, and as a Prometheus textfile."""
+
+    store: bool = True  # etl.* hourly values in the metric store
+    textfile: str | None = None  # e.g. /var/lib/prometheus/node-exporter/apercite.prom
+
+    def check(self, where: str) -> None:
+        if self.textfile is not None and not self.textfile.endswith(".prom"):
+            raise ConfigError(f"{where}.textfile: node_exporter only reads files ending in .prom")
+
+
+@dataclass(frozen=True)
+class SourceSettings:
+    """A database the readers read from, by name (`[sources.<name>]`)."""
+
+    url: str
+    connect_timeout: float = 10.0
+    query_timeout: float = 300.0
+    retries: int = 2  # for transient errors only (connection lost, deadlock, server restarting)
+    backoff: float = 1.0  # seconds before the first retry, doubled each time …
+    max_backoff: float = 60.0  # … up to this
+
+    def check(self, where: str) -> None:
+        check_url(self.url, f"{where}.url")
+        for name in ("connect_timeout", "query_timeout"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"{where}.{name}: must be a positive number of seconds")
+        check_retries(self.retries, self.backoff, self.max_backoff, where)
+
+
+@dataclass(frozen=True)
+class DictionarySettings:
+    """`[dictionary]`: the folder of metric-definition YAML files, relative to the config file's folder."""
+
+    path: str = "metrics"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The whole configuration; `readers` maps a reader name to its module's settings object."""
+
+    path: Path | None = None
+    store: StoreSettings = field(default_factory=StoreSettings)
+    monitoring: MonitoringSettings = field(default_factory=MonitoringSettings)
+    sources: dict[str, SourceSettings] = field(default_factory=dict)
+    readers: dict[str, Any] = field(default_factory=dict)
+    dictionary: DictionarySettings | None = None  # None: no [dictionary] section
+
+
+def check_url(url: str, where: str) -> None:
+    """Reject what SQLAlchemy cannot parse, naming the key (never echoing the URL: it may hold a password)."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        make_url(url)
+    except (ArgumentError, ValueError):
+        raise ConfigError(f"{where}: not a database URL (expected e.g. postgresql://user@host/db)") from None
+
+
+def check_name(name: str, where: str) -> None:
+    """Names of sources, queries and tables become metric-name parts: lowercase, digits, underscore."""
+    if not _NAME.match(name):
+        raise ConfigError(f"{where}: name {name!r} must be lowercase letters, digits and _ (starting with a letter)")
+
+
+def check_source(name: str, sources: Mapping[str, SourceSettings], where: str) -> None:
+    """A reader's `source` must name a `[sources.<name>]` section."""
+    if name not in sources:
+        known = ", ".join(sorted(sources)) or "none defined"
+        raise ConfigError(f"{where}: unknown source {name!r} (sources: {known})")
+
+
+def check_retries(retries: int, backoff: float, max_backoff: float, where: str, most: int = 10) -> None:
+    """`retries`, `backoff`, `max_backoff`: the same three keys, checked the same way, wherever a
+    section retries (sources, prometheus, json, google_analytics)."""
+    if not 0 <= retries <= most:
+        raise ConfigError(f"{where}.retries: must be between 0 and {most}, got {retries}")
+    if not (0 <= backoff <= max_backoff and math.isfinite(max_backoff)):
+        raise ConfigError(f"{where}.backoff: must be 0 or more seconds, and at most max_backoff ({max_backoff:g})")

@@ -1,0 +1,160 @@
+"""The only module that imports Bonobo: wires reader chains into normalize and the sinks, runs the
+graph, and turns Bonobo's node contexts into our `NodeStats`.
+
+    reader chains ──► records (SetFields) ──► normalize ──► hourly writer   (records with an hour)
+                                                         └─► daily writer    (records without)
+                                             without --write: ──► printer
+
+Nodes are plain callables. They ask for services by keyword-only parameter name (`sources`,
+`store`, `state`), which is how Bonobo injects them here; a node with a `close()` is closed, with
+the same services, when its input ends (writers flush their last batch there). A node that
+raises is counted (`err`) and told to the `Reporter` (one line, no traceback); the other chains
+go on. Keeping Bonobo behind `run()` keeps the engine replaceable.
+
+bonobo2 on Python ≥ 3.10 needs three patches, all here and applied before a graph runs:
+mondrian 0.8.1's formatter sets `_Style._defaults`, which Python 3.10 made part of
+`logging.PercentStyle`'s contract (reset to None); bonobo's `fs` dependency imports
+`pkg_resources` (hence the `setuptools<82` pin), which warns; bonobo installs its own console
+plugin when stdout is a terminal, and we report progress and the summary ourselves (`QUIET`).
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import os
+import sys
+import time
+import warnings
+from collections.abc import Callable, Iterable
+from typing import Any
+
+warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"(fs|pkg_resources)(\..*)?")
+warnings.filterwarnings("ignore", message=r".*pkg_resources is deprecated.*")
+
+import bonobo  # noqa: E402 — after the warning filters
+import mondrian.formatters  # noqa: E402
+from bonobo.config import use  # noqa: E402
+from bonobo.execution import events  # noqa: E402
+from bonobo.execution.contexts.graph import GraphExecutionContext  # noqa: E402
+from bonobo.execution.contexts.node import NodeExecutionContext  # noqa: E402
+from bonobo.execution.strategies import ThreadPoolExecutorStrategy  # noqa: E402
+from bonobo.util import get_name  # noqa: E402
+
+from apercite_analytics.run.result import NodeStats, Reporter  # noqa: E402
+
+log = logging.getLogger("apercite_analytics")
+RECORD_FIELDS = ["dims", "metrics"]
+PROGRESS_EVERY = 10.0
+mondrian.formatters._Style._defaults = None
+os.environ.setdefault("QUIET", "1")
+
+
+def build_graph(
+    chains: dict[str, list], normalizer: Callable, sinks: list[Callable], services: Iterable[str]
+) -> bonobo.Graph:
+    """Wire the reader chains into normalize and the sinks; attach each node's services."""
+    services = set(services)
+    graph = bonobo.Graph()
+    graph.add_chain(bonobo.SetFields(RECORD_FIELDS), _input=None, _name="records")
+    graph.add_chain(normalizer, _input="records", _name="normalize")
+    for sink in sinks:
+        graph.add_chain(_with_services(sink, services), _input="normalize")
+    for nodes in chains.values():
+        graph.add_chain(*(_with_services(n, services) for n in nodes), _output="records")
+    return graph
+
+
+def dot(chains: dict[str, list], normalizer: Callable, sinks: list[Callable]) -> str:
+    """The graph as Graphviz dot (`inspect`)."""
+    return build_graph(chains, normalizer, sinks, services=())._repr_dot_()
+
+
+def run(
+    chains: dict[str, list], normalizer: Callable, sinks: list[Callable], services: dict[str, Any], reporter: Reporter
+) -> list[NodeStats]:
+    """Run the graph to its end; the statistics of every node, reader chains first, then
+    normalize and the sinks (each reader node knows its chain)."""
+    graph = build_graph(chains, normalizer, sinks, services)
+    strategy = ThreadPoolExecutorStrategy(context_type(reporter))
+    context = bonobo.run(graph, services=services, strategy=strategy, plugins=[ProgressPlugin()])
+    chain_of = {id(node): name for name, nodes in chains.items() for node in nodes}
+    stats = [
+        NodeStats(
+            get_name(n.wrapped),
+            n.statistics["in"],
+            n.statistics["out"],
+            n.statistics["err"],
+            n.defunct,
+            n.killed,
+            chain_of.get(id(n.wrapped)),
+        )
+        for n in context.nodes
+        if n.wrapped is not graph[0]
+    ]
+    return stats[1 + len(sinks) :] + stats[: 1 + len(sinks)]
+
+
+def _with_services(node: Callable, services: set[str]) -> Callable:
+    wanted = [
+        p.name
+        for p in inspect.signature(node).parameters.values()
+        if p.kind is inspect.Parameter.KEYWORD_ONLY and p.name in services
+    ]
+    return use(*wanted)(node) if wanted else node
+
+
+def context_type(reporter: Reporter) -> type[GraphExecutionContext]:
+    """Bonobo contexts that report errors through `reporter` (one line, no traceback) and close nodes."""
+
+    class NodeContext(NodeExecutionContext):
+        _closed = False
+
+        def error(self, exc_info, *, level=logging.ERROR):
+            self.increment("err")
+            reporter.failed(get_name(self.wrapped), exc_info[1])
+
+        def fatal(self, exc_info, *, level=logging.CRITICAL):
+            self.increment("err")
+            self._defunct = True
+            reporter.failed(get_name(self.wrapped), exc_info[1])
+            self.input.shutdown()
+
+        def stop(self):
+            close = getattr(self.wrapped, "close", None)
+            if close is not None and self.started and not self._closed:
+                self._closed = True
+                try:
+                    close(**self.parent.services.kwargs_for(self.wrapped))
+                except Exception:  # noqa: BLE001 — reported like any node error
+                    self.fatal(sys.exc_info())
+            super().stop()
+
+    class GraphContext(GraphExecutionContext):
+        NodeExecutionContextType = NodeContext
+
+    return GraphContext
+
+
+class ProgressPlugin:
+    """A status line every PROGRESS_EVERY seconds on long runs (per node in/out/err)."""
+
+    def __init__(self, every: float | None = None):
+        self.every = PROGRESS_EVERY if every is None else every
+        self.last = time.monotonic()
+
+    def register(self, dispatcher):
+        dispatcher.add_listener(events.TICK, self.tick)
+
+    def unregister(self, dispatcher):
+        dispatcher.remove_listener(events.TICK, self.tick)
+
+    def tick(self, event):
+        if time.monotonic() - self.last >= self.every:
+            self.last = time.monotonic()
+            parts = [
+                f"{get_name(n.wrapped)} {n.statistics['in']}/{n.statistics['out']}/{n.statistics['err']}"
+                for n in event.context.nodes
+                if n.wrapped is not event.context.graph[0]
+            ]
+            log.info("progress (in/out/err): %s", ", ".join(parts))

@@ -1,0 +1,15 @@
+"""Alembic environment: runs on the connection `apercite_analytics.store.schema` hands over."""
+
+from alembic import context
+
+from apercite_analytics.store.models import Base
+
+connection = context.config.attributes["connection"]
+context.configure(
+    connection=connection,
+    target_metadata=Base.metadata,
+    render_as_batch=connection.dialect.name == "sqlite",
+    compare_type=True,
+)
+with context.begin_transaction():
+    context.run_migrations()
