@@ -12,7 +12,6 @@ def write_atomic(path: str | Path, content: str, mode: int = 0o644) -> None:
     reader (node_exporter, a dashboard, a script) sees the old file or the new one, never half.
     Raises OSError; callers say which setting or option named the path."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:

@@ -350,7 +350,7 @@ def test_kill_9_of_a_lock_holder_releases_its_lock(tmp_path, pg_url):
             sys.executable,
             "-c",
             "import sys, time\n"
-            "from apercite_analytics import store\n"
+            "from apercite_analytics.store import schema as store\n"
             "from apercite_analytics.store.locks import RunLocks\n"
             "locks = RunLocks(store.open_engine(sys.argv[1]), ['sql'], 0).__enter__()\n"
             "print('locked', flush=True)\n"

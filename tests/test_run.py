@@ -18,7 +18,9 @@ from apercite_analytics.config import load as config
 from apercite_analytics.config.urls import database_url
 from apercite_analytics.errors import SourceError
 from apercite_analytics.readers import available
+from apercite_analytics.run import engine
 from apercite_analytics.run import job as graph
+from apercite_analytics.run import result as run_result
 from apercite_analytics.store import schema as store
 from apercite_analytics.store.models import RunLog
 
@@ -391,12 +393,12 @@ def test_a_node_failing_on_every_record_does_not_flood_the_log(tmp_path, sqlite_
     cli.setup_logging(0)
     result = graph.run_chains(settings, {"many": [many, picky]}, ["many"], write=True)
     assert result.errors == 24 and not result.ok
-    assert len(result.failures) == graph.MAX_ERRORS_SHOWN
+    assert len(result.failures) == run_result.MAX_ERRORS_SHOWN
     err = capsys.readouterr().err
-    assert err.count("error: picky: cannot handle hour") == graph.MAX_ERRORS_SHOWN
+    assert err.count("error: picky: cannot handle hour") == run_result.MAX_ERRORS_SHOWN
     assert err.count("error: picky: more errors not shown (the count is in the summary)") == 1
     log = run_log(sqlite_url)[-1]
-    assert log.status == "failed" and len(log.errors.splitlines()) == graph.MAX_ERRORS_SHOWN
+    assert log.status == "failed" and len(log.errors.splitlines()) == run_result.MAX_ERRORS_SHOWN
 
 
 def test_progress_lines_on_long_runs(sqlite_url, monkeypatch, capsys):
@@ -404,7 +406,7 @@ def test_progress_lines_on_long_runs(sqlite_url, monkeypatch, capsys):
         time.sleep(0.8)
         yield {"date": date(2026, 11, 20), "hour": 1}, {"slow.value": 1}
 
-    monkeypatch.setattr(graph, "PROGRESS_EVERY", 0.2)
+    monkeypatch.setattr(engine, "PROGRESS_EVERY", 0.2)
     cli.setup_logging(0)
     result = graph.run_chains(config.parse({"store": {"url": sqlite_url}}), {"slow": [slow]}, ["slow"], write=True)
     assert result.ok

@@ -97,6 +97,7 @@ def textfile(result: RunResult, finished: datetime, successes: dict[str, datetim
 def write_textfile(path: str | Path, content: str) -> None:
     """Replace the textfile atomically (node_exporter never reads half of it)."""
     try:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
         write_atomic(path, content)
     except OSError as exc:
         raise StoreError(f"monitoring.textfile: cannot write {path}: {exc.strerror or exc}") from None
