@@ -146,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--baseline", type=int, default=100_000)
     ap.add_argument("--days", type=int, default=60, help="time span of the seeded events, back from now")
     ap.add_argument("--runs", type=int, default=3)
-    ap.add_argument("--quick", action="store_true", help="20,000 vs 2,000 events over 3 days, 1 run")
+    ap.add_argument("--quick", action="store_true", help="20,000 vs 2,000 events over 3 days, 1 (traced) run")
     ap.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.child:
@@ -170,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
         for scenario in ("hourly", "backfill"):
             for run in range(args.runs):
                 for label, (table, _) in tables.items():
-                    measured = measure(url, table, scenario)
+                    measured = measure(url, table, scenario, traced=args.quick)  # quick: one traced run only
                     results.setdefault((scenario, label), []).append(measured)
                     print(
                         f"  {scenario:8} {label:4} run {run + 1}: {measured['seconds']:6.2f} s, "
@@ -179,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
                         flush=True,
                     )
             for label, (table, _) in tables.items():
-                traced = measure(url, table, scenario, traced=True)
+                traced = results[(scenario, label)][0] if args.quick else measure(url, table, scenario, traced=True)
                 results[(scenario, label, "traced")] = [traced]
                 print(f"  {scenario:8} {label:4} traced run: peak of Python allocations {traced['traced_mb']:.2f} MB")
         print(f"\nmedians of {args.runs} runs ({args.events:,} vs {args.baseline:,} events over {args.days} days)")
