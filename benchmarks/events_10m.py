@@ -14,7 +14,7 @@ run per table and scenario reports the peak of Python allocations (tracemalloc).
 Runs alternate between the tables; medians of --runs runs, and big/base ratios, are printed.
 Memory stays flat when the big/base RSS ratio is ≈ 1 (only aggregates reach Python).
 
-    python benchmarks/events_10m.py [--events 10000000] [--baseline 100000] [--days 60] [--runs 3]
+    python benchmarks/events_10m.py [--events 10000000] [--baseline 100000] [--days 60] [--runs 3] [--quick]
 
 PostgreSQL: $APERCITE_BENCH_POSTGRES_URL, else $APERCITE_TEST_POSTGRES_URL, else
 postgresql://postgres@127.0.0.1:5432/test. The scratch database is dropped at the end.
