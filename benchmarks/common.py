@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import platform
 import statistics
+import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -33,6 +34,11 @@ def scratch_database(admin_url: str = PG_URL) -> Iterator[str]:
         with admin.connect() as connection:
             connection.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
         admin.dispose()
+
+
+def log(message: str) -> None:
+    """Progress, on stderr (the tables go to stdout)."""
+    print(f"  … {message}", file=sys.stderr, flush=True)
 
 
 def timed(function: Callable[[], object]) -> float:

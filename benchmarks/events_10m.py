@@ -14,7 +14,7 @@ run per table and scenario reports the peak of Python allocations (tracemalloc).
 Runs alternate between the tables; medians of --runs runs, and big/base ratios, are printed.
 Memory stays flat when the big/base RSS ratio is ≈ 1 (only aggregates reach Python).
 
-    python benchmarks/events_10m.py [--events 10000000] [--baseline 100000] [--days 60] [--runs 3]
+    python benchmarks/events_10m.py [--events 10000000] [--baseline 100000] [--days 60] [--runs 3] [--quick]
 
 PostgreSQL: $APERCITE_BENCH_POSTGRES_URL, else $APERCITE_TEST_POSTGRES_URL, else
 postgresql://postgres@127.0.0.1:5432/test. The scratch database is dropped at the end.
@@ -84,7 +84,7 @@ def child(url: str, table: str, scenario: str, traced: str) -> None:
     from apercite_analytics.config.load import parse
     from apercite_analytics.readers import events
     from apercite_analytics.run import job as graph
-    from apercite_analytics.store import schema as store
+    from apercite_analytics.store.handle import Store
     from apercite_analytics.store.watermarks import Watermarks
     from apercite_analytics.window import Window, floor_hour, utcnow
 
@@ -99,13 +99,12 @@ def child(url: str, table: str, scenario: str, traced: str) -> None:
             }
         )
         now = utcnow()
-        engine = store.open_engine(store_url)
-        store.upgrade(engine)
-        if scenario == "hourly":  # the previous hourly run read up to the start of the last hour
-            marks = Watermarks()
-            marks.advance("events", table, floor_hour(now) - timedelta(hours=1))
-            marks.commit(engine, {"events"})
-        engine.dispose()
+        with Store(store_url) as store:  # the calls a run makes: prepare, then save watermarks
+            store.prepare()
+            if scenario == "hourly":  # the previous hourly run read up to the start of the last hour
+                marks = Watermarks()
+                marks.advance("events", table, floor_hour(now) - timedelta(hours=1))
+                store.save_watermarks(marks, lambda reader, key: reader == "events")
         window = Window(now=now, since=now - timedelta(days=30)) if scenario == "backfill" else Window(now=now)
         if traced == "traced":
             tracemalloc.start()
@@ -141,17 +140,20 @@ def measure(url: str, table: str, scenario: str, traced: bool = False) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--events", type=int, default=10_000_000)
     ap.add_argument("--baseline", type=int, default=100_000)
     ap.add_argument("--days", type=int, default=60, help="time span of the seeded events, back from now")
     ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--quick", action="store_true", help="20,000 vs 2,000 events over 3 days, 1 (traced) run")
     ap.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     if args.child:
         child(*args.child)
-        return
+        return 0
+    if args.quick:
+        args.events, args.baseline, args.days, args.runs = 20_000, 2_000, 3, 1
 
     database = f"apercite_bench_{uuid.uuid4().hex[:10]}"
     admin = create_engine(database_url(ADMIN_URL), isolation_level="AUTOCOMMIT")
@@ -168,7 +170,7 @@ def main() -> None:
         for scenario in ("hourly", "backfill"):
             for run in range(args.runs):
                 for label, (table, _) in tables.items():
-                    measured = measure(url, table, scenario)
+                    measured = measure(url, table, scenario, traced=args.quick)  # quick: one traced run only
                     results.setdefault((scenario, label), []).append(measured)
                     print(
                         f"  {scenario:8} {label:4} run {run + 1}: {measured['seconds']:6.2f} s, "
@@ -177,7 +179,7 @@ def main() -> None:
                         flush=True,
                     )
             for label, (table, _) in tables.items():
-                traced = measure(url, table, scenario, traced=True)
+                traced = results[(scenario, label)][0] if args.quick else measure(url, table, scenario, traced=True)
                 results[(scenario, label, "traced")] = [traced]
                 print(f"  {scenario:8} {label:4} traced run: peak of Python allocations {traced['traced_mb']:.2f} MB")
         print(f"\nmedians of {args.runs} runs ({args.events:,} vs {args.baseline:,} events over {args.days} days)")
@@ -202,7 +204,8 @@ def main() -> None:
         with admin.connect() as connection:
             connection.execute(text(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)"))
         admin.dispose()
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

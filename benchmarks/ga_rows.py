@@ -4,11 +4,12 @@ Baseline: parsing a RunReportResponse JSON page into its protobuf (what the clie
 response anyway). Measured: placing those rows in UTC hours, naming and typing them (`Records`).
 Prints the medians of several runs and the ratio reader / baseline.
 
-    python benchmarks/ga_rows.py [rows]
+    python benchmarks/ga_rows.py [rows] [--runs 5] [--quick]
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import statistics
 import sys
@@ -59,8 +60,13 @@ def median_seconds(run, repeat: int = 5) -> float:
     return statistics.median(times)
 
 
-def main() -> None:
-    rows = int(sys.argv[1]) if len(sys.argv) > 1 else 100_000
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("rows", type=int, nargs="?", default=100_000, help="rows in the page (default 100,000)")
+    parser.add_argument("--runs", type=int, default=5, help="timed runs of each (default 5; medians are shown)")
+    parser.add_argument("--quick", action="store_true", help="2,000 rows, 1 run")
+    args = parser.parse_args(argv)
+    rows, runs = (2_000, 1) if args.quick else (args.rows, args.runs)
     text = page_json(rows)
     settings = parse(
         {
@@ -94,14 +100,15 @@ def main() -> None:
         records.add_page(page)
         return records
 
-    baseline = median_seconds(parse_page)
-    reader = median_seconds(place_rows)
+    baseline = median_seconds(parse_page, runs)
+    reader = median_seconds(place_rows, runs)
     values = sum(len(v) for v in place_rows().values.values())
     print(f"{rows} rows, {values} values")
     print(f"baseline  json → protobuf (Google's client) : {baseline * 1000:8.1f} ms  ({rows / baseline:,.0f} rows/s)")
     print(f"reader    place, name, type (Records)       : {reader * 1000:8.1f} ms  ({rows / reader:,.0f} rows/s)")
     print(f"ratio reader / baseline: {reader / baseline:.2f}")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

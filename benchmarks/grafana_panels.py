@@ -1,6 +1,7 @@
 """Panel query latency on a large store: every dashboard panel, as Grafana runs it, on PostgreSQL.
 
     python benchmarks/grafana_panels.py [--values 100000000] [--runs 5] [--url postgresql://postgres@127.0.0.1/test]
+    python benchmarks/grafana_panels.py --quick     100,000 values, 1 run
 
 Creates a scratch database, migrates it, fills it with `--values` hourly values (generated inside
 PostgreSQL: about 3 years of hours for every metric the dashboards read, plus filler metrics), then
@@ -55,13 +56,16 @@ def timed(connection, sql: str, runs: int) -> float:
     return statistics.median(samples)
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--values", type=int, default=100_000_000, help="hourly values to generate (default 100 M)")
     parser.add_argument("--runs", type=int, default=5, help="timed runs per query (default 5)")
     parser.add_argument("--url", default="postgresql://postgres@127.0.0.1:5432/test", help="an admin database URL")
     parser.add_argument("--keep", action="store_true", help="keep the scratch database")
-    args = parser.parse_args()
+    parser.add_argument("--quick", action="store_true", help="100,000 values, 1 run")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.values, args.runs = 100_000, 1
 
     say(f"free disk where this runs: {shutil.disk_usage('.').free / 1e9:.0f} GB")
     name = f"apercite_bench_{uuid.uuid4().hex[:8]}"

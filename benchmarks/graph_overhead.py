@@ -9,12 +9,14 @@ With 1 metric per record the cost is all per record; with 100 it is spread over 
 
 from __future__ import annotations
 
+import argparse
+import sys
 from datetime import date, timedelta
 
 from apercite_analytics.record import Normalizer
 from apercite_analytics.run import engine
 from apercite_analytics.run.result import Reporter
-from benchmarks.common import median, rate, spread, table, timed
+from benchmarks.common import log, median, rate, spread, table, timed
 
 START = date(2024, 1, 1)
 
@@ -94,3 +96,18 @@ def run(runs: int, shapes: tuple[tuple[int, int], ...] = ((50_000, 1), (20_000, 
                "µs/record overhead", "graph/loop time"]  # fmt: skip
     note = f"an empty graph starts and stops in {fixed:.2f} s (subtracted from the per-record overhead)"
     return table(headers, rows) + "\n" + note, medians
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.graph_overhead", description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=3, help="runs per figure (default 3; medians are shown)")
+    parser.add_argument("--quick", action="store_true", help="5,000 × 1 and 1,000 × 100 records, 1 run")
+    args = parser.parse_args(argv)
+    shapes = ((5_000, 1), (1_000, 100)) if args.quick else ((50_000, 1), (20_000, 100))
+    text, _ = run(1 if args.quick else args.runs, shapes, log=log)
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

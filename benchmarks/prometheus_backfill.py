@@ -1,6 +1,7 @@
 """Benchmark: a `prometheus` backfill of 30 days × 100 series into a PostgreSQL store.
 
     python benchmarks/prometheus_backfill.py [--days 30] [--series 100] [--runs 5] [--max-points 11000] [--data DIR]
+    python benchmarks/prometheus_backfill.py --quick     1 day × 3 series, 1 run
 
 Needs `prometheus` and `promtool` (Debian's `prometheus` package) and the PostgreSQL the tests use
 ($APERCITE_TEST_POSTGRES_URL, default postgresql://postgres@127.0.0.1:5432/test). It builds TSDB
@@ -123,14 +124,17 @@ def etl(prometheus_url: str, store_url: str, until: datetime, max_points: int) -
     return result.written["hourly_value"], result.ok
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--days", type=int, default=30)
     parser.add_argument("--series", type=int, default=100)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--max-points", type=int, default=prometheus.MAX_POINTS)
     parser.add_argument("--data", type=Path, help="keep the TSDB blocks here and reuse them (default: a temp dir)")
-    args = parser.parse_args()
+    parser.add_argument("--quick", action="store_true", help="1 day × 3 series, 1 run")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.days, args.series, args.runs = 1, 3, 1
     cli.setup_logging(-1)
     until = START + timedelta(days=args.days)
     ranges = prometheus.chunks(START, until, args.max_points)

@@ -1,6 +1,6 @@
 """Daily rollup cost on SQLite and PostgreSQL, against a baseline measured in the same run.
 
-    python benchmarks/rollup.py [--metrics 500] [--days 30] [--runs 3]
+    python benchmarks/rollup.py [--metrics 500] [--days 30] [--runs 3] [--quick]
 
 Fills a scratch store with metrics × days × 24 hourly values (a fifth each of sum/last/max/min/avg
 definitions), then times, per dialect (medians of --runs):
@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
+import sys
 import tempfile
 import time
 import uuid
@@ -83,12 +84,15 @@ def measure(engine, days: list[date], runs: int) -> dict[str, float]:
     return {k: statistics.median(v) for k, v in results.items()}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--metrics", type=int, default=500)
     parser.add_argument("--days", type=int, default=30)
     parser.add_argument("--runs", type=int, default=3)
-    args = parser.parse_args()
+    parser.add_argument("--quick", action="store_true", help="10 metrics × 2 days, 1 run")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.metrics, args.days, args.runs = 10, 2, 1
     rows = args.metrics * args.days * 24
     print(f"{args.metrics} metrics × {args.days} days × 24 h = {rows:,} hourly values; medians of {args.runs} runs")
     with tempfile.TemporaryDirectory() as folder:
@@ -108,6 +112,7 @@ def main() -> None:
         with admin.connect() as connection:
             connection.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
         admin.dispose()
+    return 0
 
 
 def report(dialect: str, t: dict[str, float], rows: int) -> None:
@@ -119,4 +124,4 @@ def report(dialect: str, t: dict[str, float], rows: int) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

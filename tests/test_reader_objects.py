@@ -310,3 +310,38 @@ def test_config_rejects_tables_that_give_one_metric_name():
     expected = "readers.objects.tables: two tables give the same metric name"
     assert config_error(["crm.users", "users"]).startswith(expected)
     assert config_error(["Users", "users"]).startswith(expected)
+
+
+def test_a_retried_read_reports_each_missing_table_once(pg_url):
+    """A missing table, then a table whose query loses the connection once (its backend is
+    terminated, a transient error): the whole read is retried on a new connection, and the error
+    counts the missing table once, not once per attempt."""
+    seed(pg_url, {"users": 3, "order": 2})
+    engine = create_engine(database_url(pg_url))
+    with engine.begin() as connection:
+        connection.execute(text("CREATE SEQUENCE shots"))
+        connection.execute(  # the first query of the view kills its own connection; later ones count
+            text(
+                'CREATE VIEW flaky AS SELECT * FROM "order" '
+                "WHERE CASE WHEN nextval('shots') = 1 THEN pg_terminate_backend(pg_backend_pid()) ELSE true END"
+            )
+        )
+    settings = parse(
+        {
+            "sources": {"app": {"url": pg_url, "retries": 2, "backoff": 0.1}},
+            "readers": {"objects": {"source": "app", "tables": ["users", "missing_table", "flaky"]}},
+        }
+    )
+    node = CountRows("app", table_map(settings.readers["objects"]), clock=fixed_clock())
+    with Sources(settings.sources) as sources:
+        gen = node(sources=sources)
+        assert next(gen) == (HOUR_15, {"objects.users.count": 3, "objects.flaky.count": 2})
+        with pytest.raises(SourceError) as info:
+            list(gen)
+    with engine.connect() as connection:
+        # one shot on the first attempt (killed there), then one per row of "order" on the retry
+        assert connection.execute(text("SELECT last_value FROM shots")).scalar_one() == 1 + 2
+    engine.dispose()
+    message = str(info.value)
+    assert message.startswith("1 of 3 tables not counted: table 'missing_table': source 'app' (")
+    assert message.count("missing_table") == 2  # our name for it, and the database's in its message

@@ -191,3 +191,57 @@ def test_days_of_a_range():
     assert rollup.days_of(at(2026, 11, 20, 11), at(2026, 11, 20, 12)) == [D2]
     assert rollup.days_of(at(2026, 11, 19, 23), at(2026, 11, 21)) == [D1, D2]
     assert rollup.days_of(at(2026, 11, 19), at(2026, 11, 21, 0, 0, 1)) == [D1, D2, D3]
+
+
+def test_read_write_rolls_up_the_days_it_wrote(tmp_path, store_url):
+    """`read sql --write` over two days: the run itself rolls the hours it wrote up into days."""
+    import sqlite3
+
+    from sqlalchemy import create_engine
+
+    from apercite_analytics.config.load import parse
+    from apercite_analytics.config.urls import database_url
+    from apercite_analytics.run import job
+    from apercite_analytics.window import Window
+
+    with sqlite3.connect(tmp_path / "source.db") as db:
+        db.execute("CREATE TABLE sales (time TEXT, amount REAL)")
+        db.executemany(
+            "INSERT INTO sales VALUES (?, ?)",
+            [(f"{day} {hour:02d}:00:00", hour + 0.5) for day in (D1, D2) for hour in range(24)],
+        )
+    db.close()
+    (tmp_path / "metrics").mkdir()
+    (tmp_path / "metrics" / "shop.yaml").write_text(
+        "defaults: {owner: tests, data_source: sql, value_type: number, time_frame: 1h, unit: euros}\n"
+        "metrics:\n  - {key: shop.amount, description: Sales in the hour., aggregation: sum}\n"
+    )
+    settings = parse(
+        {
+            "store": {"url": store_url},
+            "sources": {"shop": {"url": f"sqlite:///{tmp_path / 'source.db'}"}},
+            "readers": {
+                "sql": {
+                    "queries": {
+                        "shop": {
+                            "source": "shop",
+                            "sql": "SELECT time, amount FROM sales WHERE time >= :since AND time < :until",
+                        }
+                    }
+                }
+            },
+            "dictionary": {"path": str(tmp_path / "metrics")},
+        }
+    )
+    window = Window.from_args(D1.isoformat(), D3.isoformat())
+    result = job.execute(settings, ["sql"], window, write=True)
+    assert result.ok, result.failures
+    engine = create_engine(database_url(store_url))
+    with engine.connect() as connection:
+        days = dict(
+            connection.execute(
+                select(DailyValue.date, DailyValue.value).join(Metric).where(Metric.name == "shop.amount")
+            ).all()
+        )
+    engine.dispose()
+    assert days == {D1: sum(h + 0.5 for h in range(24)), D2: sum(h + 0.5 for h in range(24))}

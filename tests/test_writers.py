@@ -158,3 +158,11 @@ def test_hourly_and_daily_writers_share_one_store(store_engine):
     assert len(stored(store_engine)) == 1000 and len(stored(store_engine, DailyValue)) == 30
     assert metric_store.written == {"hourly_value": 1000, "daily_value": 30}
     assert metric_store.created == 2
+
+
+def test_daily_values_round_trip_exactly_through_the_daily_writer(store_engine):
+    """The daily path (COPY on PostgreSQL) keeps every digit, as the hourly one does."""
+    values = [0.1, 1 / 3, -0.0, 1e-300, 1.7976931348623157e308, 2**53 - 1, 0, 123456789.123456789, 1.0000001e-7]
+    metric_store = MetricStore(store_engine)
+    feed(UpsertWriter("daily"), metric_store, [({"date": D}, {f"v.n{i}": v for i, v in enumerate(values)})])
+    assert stored(store_engine, DailyValue) == {(f"v.n{i}", D): float(v) for i, v in enumerate(values)}

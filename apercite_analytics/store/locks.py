@@ -132,7 +132,11 @@ class RunLocks:
             os.close(fd)  # closing the descriptor drops the flock
         self._files.clear()
         if self._connection is not None:
+            # unlock before closing: the server ends a closed session's backend (and its locks) a
+            # moment later, and a run starting right after ours must not find them still held
             with contextlib.suppress(SQLAlchemyError):  # the server is gone, and with it the locks
+                self._connection.execute(text("SELECT pg_advisory_unlock_all()"))
+            with contextlib.suppress(SQLAlchemyError):
                 self._connection.close()
             self._connection = None
         if self._lock_engine is not None:
