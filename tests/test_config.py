@@ -75,7 +75,7 @@ def test_defaults_and_env_default_syntax(tmp_path, monkeypatch):
     ("text", "expected"),
     [
         ('[store]\nurl = "${MISSING_VAR_X}"\n', "store.url: environment variable MISSING_VAR_X is not set"),
-        ("[stor]\n", "stor: unknown section (known: dictionary, monitoring, readers, sources, store)"),
+        ("[stor]\n", "stor: unknown section (known: collector, dictionary, monitoring, readers, sources, store)"),
         (
             '[store]\nurl = "sqlite://"\nbatchsize = 3\n',
             "store.batchsize: unknown key (known: batch_size, lock_wait, url)",
