@@ -21,7 +21,7 @@ from pathlib import Path
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
@@ -74,6 +74,8 @@ def create_app(collector: Collector) -> Starlette:
             if body is None:
                 return reply(collector.refuse(413, f"body larger than {config.max_body} bytes"))
             return reply(collector.accept(body, client, request.headers.get("user-agent"), started))
+        except ClientDisconnect:  # the client left mid-body: nobody to answer, nothing was queued
+            return reply(collector.refuse(400, "client disconnected"))
         except Exception as exc:  # noqa: BLE001 — a bug of ours: one line, no traceback, no payload
             log.error("collector: unexpected %s while handling a request", type(exc).__name__)
             return reply(collector.refuse(500, "internal error"))

@@ -73,11 +73,15 @@ def json_type(value: Any) -> str:
 def decode(body: bytes) -> Any:
     """The JSON document of a request body; malformed or too deeply nested JSON is refused (400)."""
     try:
-        return json.loads(body)
+        return json.loads(body, parse_constant=_not_json)
     except RecursionError:
         raise Refused(400, "JSON nested too deeply") from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise Refused(400, f"malformed JSON: {str(exc).split(':')[0]}") from None
+
+
+def _not_json(constant: str) -> None:
+    raise ValueError(f"{constant} is not JSON")  # Python's json reads NaN and Infinity; no one else does
 
 
 class Validator:
@@ -188,7 +192,7 @@ class Validator:
             return None, "at: no time zone offset (end it with Z or +hh:mm)"
         moment = moment.astimezone(UTC)
         if moment < received_at - self.max_past:
-            return moment, f"at: {_ago(received_at - moment)} before it was received (more than {self.max_past})"
+            return moment, f"at: {_ago(received_at - moment)} before it was received (more than {_ago(self.max_past)})"
         if moment > received_at + self.max_future:
             return moment, f"at: {_ago(moment - received_at)} after it was received (a skewed clock?)"
         return moment, None
@@ -199,8 +203,10 @@ def _duration(value: Any, definition: EventDefinition) -> tuple[float | None, st
         return None, None
     if not definition.duration:
         return None, f"duration_ms: event {definition.name!r} has no duration (duration: false)"
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
-        return None, f"duration_ms: expected a number of milliseconds, 0 or more, got {json_type(value)}"
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        return None, f"duration_ms: expected a number of milliseconds, got {json_type(value)}"
+    if value < 0:
+        return None, "duration_ms: must be 0 or more"
     return float(value), None
 
 

@@ -106,7 +106,8 @@ class CollectorProcess:
         """One request from CLIENT_ADDRESS: (status, decoded JSON answer or text, headers)."""
         connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10, source_address=(CLIENT_ADDRESS, 0))
         try:
-            connection.request(method, path, body, headers or {})
+            chunked = body is not None and not isinstance(body, bytes)  # an iterator: sent chunked, no length
+            connection.request(method, path, body, headers or {}, encode_chunked=chunked)
             response = connection.getresponse()
             data = response.read()
             try:
