@@ -197,7 +197,9 @@ def other_post(process, address: str) -> int:
 
 
 RAW = ["alice.secret@example.com", "bob.referrer@example.com", "carol.dropped@example.com", "dave.bad@example.com"]
-USER_AGENT = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.6778.86 Safari/537.36"
+USER_AGENT = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) " + (
+    "Chrome/131.0.6778.86 Safari/537.36"
+)
 
 
 def pseudonym(value: str) -> str:

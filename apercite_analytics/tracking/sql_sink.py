@@ -113,15 +113,19 @@ class SQLSink:
 
 def copy_lines(events: Sequence[StoredEvent]) -> Iterator[bytes]:
     """COPY text-format lines, 1,000 a chunk. Names and key ids are validated words and pseudonyms
-    are hex; only the JSON can hold a backslash, which COPY's text format doubles."""
+    are hex; only the JSON can hold a backslash, which COPY's text format doubles. None is `\\N`
+    (NULL) wherever it is, so that a NOT NULL column refuses it as INSERT would."""
     for start in range(0, len(events), 1000):
         lines = []
         for e in events[start : start + 1000]:
-            properties = _json(e.properties).replace("\\", "\\\\")
-            user = e.user_id if e.user_id is not None else "\\N"
-            duration = repr(e.duration_ms) if e.duration_ms is not None else "\\N"
-            lines.append(
-                f"{e.name}\t{e.created_at.isoformat()}\t{user}\t{duration}\t{properties}\t{e.key_id}\t"
-                f"{e.received_at.isoformat()}\n"
+            fields = (
+                e.name,
+                e.created_at.isoformat() if e.created_at is not None else None,
+                e.user_id,
+                repr(e.duration_ms) if e.duration_ms is not None else None,
+                _json(e.properties).replace("\\", "\\\\"),
+                e.key_id,
+                e.received_at.isoformat() if e.received_at is not None else None,
             )
+            lines.append("\t".join("\\N" if f is None else f for f in fields) + "\n")
         yield "".join(lines).encode()
