@@ -2,7 +2,7 @@
 
     python -m benchmarks                  all three, 3 runs each (about 10 minutes on 2 busy cores)
     python -m benchmarks --runs 5         more runs (medians are printed)
-    python -m benchmarks --only writer    writer | end-to-end | graph (repeatable)
+    python -m benchmarks --only writer    writer | end-to-end | graph | tracking (repeatable)
     python -m benchmarks --quick          small sizes, 1 run: a smoke test of the benchmarks themselves
 
 PostgreSQL: $APERCITE_BENCH_POSTGRES_URL, default postgresql://postgres@127.0.0.1:5432/test (each
@@ -19,7 +19,7 @@ from pathlib import Path
 if __package__ in (None, ""):  # `python benchmarks/run.py`
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks import end_to_end, graph_overhead, writer  # noqa: E402
+from benchmarks import end_to_end, graph_overhead, tracking, writer  # noqa: E402
 from benchmarks.common import machine  # noqa: E402
 
 TARGETS = {"ours / per-row": 40.0, "ours / ceiling": 1 / 3}
@@ -32,10 +32,12 @@ def log(message: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3, help="runs per measurement (default 3; medians are shown)")
-    parser.add_argument("--only", action="append", choices=["writer", "end-to-end", "graph"], help="run only these")
+    parser.add_argument(
+        "--only", action="append", choices=["writer", "end-to-end", "graph", "tracking"], help="run only these"
+    )
     parser.add_argument("--quick", action="store_true", help="small sizes and 1 run (checks the benchmarks work)")
     args = parser.parse_args(argv)
-    only = set(args.only or ["writer", "end-to-end", "graph"])
+    only = set(args.only or ["writer", "end-to-end", "graph", "tracking"])
     runs = 1 if args.quick else args.runs
     started = time.monotonic()
     print(f"machine: {machine()}")
@@ -58,6 +60,12 @@ def main(argv: list[str] | None = None) -> int:
         shapes = ((5_000, 1), (1_000, 100)) if args.quick else ((50_000, 1), (20_000, 100))
         text, _ = graph_overhead.run(runs, shapes, log=log)
         print(text + "\n")
+    if "tracking" in only:
+        sizes = {"events": 20_000, "single": 600} if args.quick else {}
+        text, figures = tracking.run(runs, log=log, **sizes)
+        print(text + "\n")
+        verdicts.append(f"track(): {figures['track'] * 1e6:.2f} µs median (target < 5 µs)")
+        verdicts.append(f"collector: {figures['ours']:,.0f} events/s into PostgreSQL (target ≥ 50,000 on 2 cores)")
     for line in verdicts:
         print(line)
     print(f"done in {time.monotonic() - started:.0f} s; machine load now {machine().split('load ')[1].split(';')[0]}")

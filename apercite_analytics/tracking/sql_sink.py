@@ -31,8 +31,7 @@ from apercite_analytics.tracking.validation import BadRow
 TABLES = [Event.__table__, BadEvent.__table__]
 
 
-def _json(value: dict) -> str:
-    return json.dumps(value, separators=(",", ":"), sort_keys=True)  # ASCII only: no tab or newline inside
+_json = json.JSONEncoder(separators=(",", ":"), sort_keys=True).encode  # ASCII only: no tab or newline inside
 
 
 class SQLSink:
@@ -115,17 +114,26 @@ def copy_lines(events: Sequence[StoredEvent]) -> Iterator[bytes]:
     """COPY text-format lines, 1,000 a chunk. Names and key ids are validated words and pseudonyms
     are hex; only the JSON can hold a backslash, which COPY's text format doubles. None is `\\N`
     (NULL) wherever it is, so that a NOT NULL column refuses it as INSERT would."""
+    moments: dict[datetime | None, str | None] = {None: None}  # a batch shares a few received_at values
+
+    def moment(value: datetime | None) -> str | None:
+        text = moments.get(value)
+        if text is None and value is not None:
+            text = moments[value] = value.isoformat()
+        return text
+
     for start in range(0, len(events), 1000):
         lines = []
         for e in events[start : start + 1000]:
+            properties = _json(e.properties) if e.properties else "{}"
             fields = (
                 e.name,
                 e.created_at.isoformat() if e.created_at is not None else None,
                 e.user_id,
                 repr(e.duration_ms) if e.duration_ms is not None else None,
-                _json(e.properties).replace("\\", "\\\\"),
+                properties.replace("\\", "\\\\") if "\\" in properties else properties,
                 e.key_id,
-                e.received_at.isoformat() if e.received_at is not None else None,
+                moment(e.received_at),
             )
             lines.append("\t".join("\\N" if f is None else f for f in fields) + "\n")
         yield "".join(lines).encode()

@@ -128,21 +128,21 @@ class Validator:
         if not isinstance(event, dict):
             return BadRow(f"events[{index}]: expected an object, got {json_type(event)}", received_at, self._key_id)
         name = event.get("name")
-        shown = name if isinstance(name, str) and NAME.match(name) else None
+        definition = self.definitions.get(name) if isinstance(name, str) else None  # a defined name is a valid one
+        shown = name if definition is not None or (isinstance(name, str) and NAME.match(name)) else None
         user, user_problem = self._user(event.get("user_id"))
         raw_properties = event.get("properties")
-        types = {}  # JSON types of the properties sent (keys that are no property name are left out: they may be data)
-        if isinstance(raw_properties, dict):
-            types = {k: json_type(v) for k, v in raw_properties.items() if isinstance(k, str) and NAME.match(k)}
 
         def bad(reason: str, created: datetime | None = None) -> BadRow:
+            types = {}  # the JSON types of what was sent; keys that are no property name are left out: they may be data
+            if isinstance(raw_properties, dict):
+                types = {k: json_type(v) for k, v in raw_properties.items() if isinstance(k, str) and NAME.match(k)}
             return BadRow(reason, received_at, self._key_id, shown, created, user, types)
 
         if not isinstance(name, str):
             return bad(f"name: expected a string, got {json_type(name)}")
         if shown is None:
             return bad("name: not an event name (a-z, 0-9 and _, starting with a letter, at most 100)")
-        definition = self.definitions.get(name)
         if definition is None:
             return bad(f"unknown event {name!r} (not in the event definitions)")
         created, problem = self._moment(event.get("at"), received_at)
@@ -156,8 +156,9 @@ class Validator:
         if raw_properties is not None and not isinstance(raw_properties, dict):
             return bad(f"properties: expected an object, got {json_type(raw_properties)}", created)
         kept: dict[str, Any] = {}
+        sent = raw_properties or {}
         for key, spec in definition.properties.items():
-            value = context.get(key) if key in CONTEXT else (raw_properties or {}).get(key)
+            value = context.get(key) if key in CONTEXT else sent.get(key)
             if value is None:
                 continue
             if not spec.accepts(value):
