@@ -155,3 +155,4 @@ def test_example_config_is_valid(monkeypatch):
     assert set(settings.readers) == {"objects", "sql", "google_analytics", "prometheus", "json", "events", "spiders"}
     assert settings.dictionary.path == "../metrics"  # the shipped dictionary, relative to examples/
     assert settings.store.url.startswith("postgresql://")
+    assert settings.collector.key_file == "/etc/apercite/events.key" and settings.collector.port == 8787

@@ -189,3 +189,40 @@ def test_sink_writes_a_batch_all_or_nothing(events_url):
     )  # the JSON as written, COPY or not
     assert row.created_at.replace(tzinfo=None) == datetime(2026, 12, 1, 8, 0, 0, 123456)
     sink.close()
+
+
+@pytest.mark.parametrize(
+    ("section", "expected"),
+    [
+        ({}, "collector: set exactly one of key"),
+        ({"key": "short"}, "collector.key: at least 16 characters"),
+        ({"key_file": "k", "listen": "8787"}, "collector.listen: expected host:port"),
+        ({"key_file": "k", "origins": ["https://a.example.com/path"]}, "collector.origins[0]: expected scheme://host"),
+        ({"key_file": "k", "key_id": "a b"}, "collector.key_id: 1 to 32 letters"),
+        ({"key_file": "k", "ip": "keep"}, "collector.ip: must be one of 'drop', 'truncate'"),
+        ({"key_file": "k", "max_past": "1w"}, "collector.max_past: expected a duration"),
+        ({"key_file": "k", "batch_size": 0}, "collector.batch_size: must be between 1 and 100000"),
+        ({"key_file": "k", "colour": "red"}, "collector.colour: unknown key"),
+    ],
+)
+def test_collector_config_errors_name_the_key(section, expected):
+    from apercite_analytics.config.load import parse
+
+    with pytest.raises(ConfigError) as info:
+        parse({"collector": section})
+    assert str(info.value).startswith(expected), str(info.value)
+
+
+def test_the_key_file_is_read_and_never_shown(tmp_path):
+    from apercite_analytics.config.load import parse
+    from apercite_analytics.config.secrets import scrub
+    from apercite_analytics.tracking.pseudonymize import load_key
+
+    (tmp_path / "events.key").write_text("file-key-0123456789abcdef\n")
+    settings = parse({"collector": {"key_file": str(tmp_path / "events.key"), "key_id": "2026-12"}}).collector
+    key = load_key(settings)
+    assert key.key_id == "2026-12" and key("u") == Pseudonymizer(b"file-key-0123456789abcdef", "x")("u")
+    assert scrub("the key is file-key-0123456789abcdef") == "the key is ***"
+    missing = parse({"collector": {"key_file": str(tmp_path / "nope.key")}}).collector
+    with pytest.raises(ConfigError, match=r"collector.key_file: cannot read .*nope.key: No such file"):
+        load_key(missing)
