@@ -232,3 +232,40 @@ def test_no_raw_user_id_email_or_client_address_anywhere(tmp_path: Path):
     assert json.loads(stored[3]["properties"]) == {"path": "/pricing", "browser": "chrome", "os": "windows"}
     bad = rows(url, BadEvent.__table__)
     assert [b["user_id"] for b in bad] == [pseudonym(RAW[0])] * 2
+
+
+def test_graceful_shutdown_writes_the_queue_and_the_collectors_own_metrics(tmp_path: Path):
+    from support.storeview import stored
+
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    process = CollectorProcess(tmp_path, url, url, flush_every=3600, batch_size=100_000)  # writes only at the end
+    assert process.cli("db", "upgrade").returncode == 0
+    with process:
+        batch = {"version": 1, "dropped": 3, "events": [{"name": "signup", "user_id": i} for i in range(50)]}
+        assert process.post(batch)[0] == 202
+        assert process.post({"version": 1, "events": [{"name": "nope"}]})[0] == 202
+        assert process.post(b"{")[0] == 400
+        assert counts(url) == (0, 0)  # queued, not written yet
+    assert counts(url) == (50, 1)  # SIGTERM: uvicorn finished, then the app's shutdown wrote the queue
+    own = {name: value for (name, *_), value in stored(url, daily=False).items() if name.startswith("collector.")}
+    assert {k: own[k] for k in own if "latency" not in k} == {
+        "collector.events.accepted": 50,
+        "collector.events.bad": 1,
+        "collector.events.dropped": 0,
+        "collector.sdk.dropped": 3,
+        "collector.requests.refused": 1,
+    }
+    assert own["collector.latency.p99"] >= own["collector.latency.p50"] > 0
+    textfile = (tmp_path / "collector.prom").read_text()
+    for line in (
+        'apercite_collector_events_total{outcome="accepted"} 50',
+        'apercite_collector_events_total{outcome="sdk_dropped"} 3',
+        'apercite_collector_requests_refused_total{status="400"} 1',
+        "apercite_collector_queue_events 0",
+    ):
+        assert line in textfile
+    assert "collector stopped: 50 events accepted, 1 bad, 0 dropped, 1 requests refused" in process.log
+    import subprocess
+
+    checked = subprocess.run(["promtool", "check", "metrics"], input=textfile, capture_output=True, text=True)
+    assert checked.returncode == 0, checked.stdout + checked.stderr

@@ -99,10 +99,11 @@ class CollectorMetrics:
             f"apercite_collector_start_timestamp_seconds {self.started.timestamp()!r}",
         ]
         latest = {name: v for (name, _, _), v in sorted(self.hourly_values().items()) if "latency" in name}
-        if latest:
+        for name, value in sorted(latest.items()):  # the current hour's, in seconds
+            metric = f"apercite_collector_latency_{name.rsplit('.', 1)[1]}_seconds"
             lines += [
-                "# HELP apercite_collector_latency_ms Time to answer a batch in the current hour.",
-                "# TYPE apercite_collector_latency_ms gauge",
-                *(f'apercite_collector_latency_ms{{quantile="{n[-3:]}"}} {v!r}' for n, v in sorted(latest.items())),
+                f"# HELP {metric} Time to answer a batch in the current hour ({name.rsplit('.', 1)[1]}).",
+                f"# TYPE {metric} gauge",
+                f"{metric} {value / 1000!r}",
             ]
         return "\n".join(lines) + "\n"
