@@ -8,7 +8,9 @@ loopback port, a client that posts from a chosen loopback address, and the proce
 
 from __future__ import annotations
 
+import contextlib
 import http.client
+import io
 import json
 import os
 import signal
@@ -62,8 +64,25 @@ class CollectorProcess:
         self.process: subprocess.Popen | None = None
 
     def cli(self, *args: str) -> subprocess.CompletedProcess:
-        command = [sys.executable, "-m", "apercite_analytics", *args, "-c", str(self.config)]
-        return subprocess.run(command, capture_output=True, text=True, env=self.env, cwd=self.folder, timeout=120)
+        """`apercite-analytics ARGS -c CONFIG` in this process (what it printed, its exit status)."""
+        from apercite_analytics.cli.main import main
+
+        out, err = (io.TextIOWrapper(io.BytesIO(), encoding="utf-8") for _ in range(2))  # Bonobo wants .buffer
+        saved = os.environ.get("APERCITE_EVENTS_KEY")
+        os.environ["APERCITE_EVENTS_KEY"] = KEY
+        try:
+            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+                code = main([*args, "-c", str(self.config)])
+        finally:
+            if saved is None:
+                del os.environ["APERCITE_EVENTS_KEY"]
+            else:
+                os.environ["APERCITE_EVENTS_KEY"] = saved
+        printed = []
+        for stream in (out, err):
+            stream.flush()
+            printed.append(stream.buffer.getvalue().decode())
+        return subprocess.CompletedProcess(args, code, *printed)
 
     def start(self) -> CollectorProcess:
         command = [sys.executable, "-m", "apercite_analytics", "collect", "-c", str(self.config)]
