@@ -13,6 +13,7 @@ import subprocess
 import sys
 import threading
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -207,3 +208,23 @@ def test_sql_destination_validates_and_pseudonymizes_in_process(tmp_path, monkey
     engine.dispose()
     assert '{"plan":"direct"}' in text and "erin" not in text  # the e-mail property dropped, the id hashed
     assert bad == ["unknown event 'no_such_event' (not in the event definitions)"]
+
+
+def test_an_unusable_time_costs_its_own_event_only(live):
+    process, url = live
+    tracker = Tracker.http(process.url, batch_size=1000, flush_every=3600)
+    tracker.track("signup", properties={"plan": "time-ok"}, at=datetime.now(UTC).replace(tzinfo=None))  # naive: UTC
+    tracker.track("signup", properties={"plan": "time-bad"}, at=object())  # type: ignore[arg-type]
+    tracker.track("signup", properties={"plan": "time-text"}, at="yesterday")  # the collector's bad_event says why
+    assert tracker.flush(10)
+    tracker.close()
+    assert tracker.stats() | {"queued": 0} == {
+        "tracked": 3,
+        "sent": 2,
+        "dropped_queue_full": 0,
+        "dropped_send_failed": 1,
+        "dropped": 1,
+        "queued": 0,
+    }
+    assert wait_for(lambda: "time-ok" in stored_plans(url))
+    assert "time-bad" not in stored_plans(url)

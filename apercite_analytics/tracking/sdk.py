@@ -232,8 +232,23 @@ class Tracker:
                 self._idle.set()
                 self._unreported = dropped
                 return False
+        events = []
+        for item in batch:  # an unusable `at` costs its own event, not the batch
+            try:
+                events.append(_as_json(item))
+            except Exception:  # noqa: BLE001
+                dropped += 1
+                with self._lock:
+                    self._dropped_failed += 1
+        if not events:
+            with self._lock:
+                self._unreported += dropped
+                if not self._queue:
+                    self._idle.set()
+                return bool(self._queue)
+        batch = events
         try:
-            self.destination.send([_as_json(item) for item in batch], dropped)
+            self.destination.send(events, dropped)
         except Exception as exc:  # noqa: BLE001 — a failing destination costs this batch, nothing more
             with self._lock:
                 self._dropped_failed += len(batch)
@@ -272,9 +287,12 @@ def _as_json(item: tuple) -> dict[str, Any]:
     name, at, user_id, duration_ms, properties = item
     if isinstance(at, datetime):
         moment = at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)  # naive: taken as UTC
+        stamp = moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    elif isinstance(at, str):
+        stamp = at  # RFC 3339 already, or the collector says why not (bad_event)
     else:
-        moment = datetime.fromtimestamp(at, UTC)
-    event: dict[str, Any] = {"name": name, "at": moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")}
+        stamp = datetime.fromtimestamp(at, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    event: dict[str, Any] = {"name": name, "at": stamp}
     if user_id is not None:
         event["user_id"] = user_id
     if duration_ms is not None:
