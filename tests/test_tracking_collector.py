@@ -269,3 +269,22 @@ def test_graceful_shutdown_writes_the_queue_and_the_collectors_own_metrics(tmp_p
 
     checked = subprocess.run(["promtool", "check", "metrics"], input=textfile, capture_output=True, text=True)
     assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+def test_collect_says_what_is_missing_in_one_line(tmp_path: Path):
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    process = CollectorProcess(tmp_path, url, url)
+    done = process.cli("collect")  # no `db upgrade`: no events table yet
+    assert done.returncode == 1 and done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
+    assert "no table events or bad_event (the store: `apercite-analytics db upgrade`" in done.stderr
+    process.config.write_text(process.config.read_text().split("[collector]")[0])
+    done = process.cli("collect")
+    assert done.returncode == 2 and done.stderr.endswith("no [collector] section (see docs/tracking.md)\n")
+    process.config.write_text(
+        process.config.read_text() + '[collector]\nkey = "${APERCITE_EVENTS_KEY}"\nlisten = "x"\n'
+    )
+    done = process.cli("collect")
+    assert (done.returncode, done.stderr) == (
+        2,
+        f"error: {process.config}: collector.listen: expected host:port, got 'x'\n",
+    )

@@ -106,7 +106,7 @@ class Collector:
 
     def healthy(self) -> Answer:
         pending = self.writer.pending()
-        ok = self._reporter.is_alive() and pending < self.config.queue_size * 0.9
+        ok = self.writer.alive() and self._reporter.is_alive() and pending < self.config.queue_size * 0.9
         return Answer(200 if ok else 503, {"status": "ok" if ok else "busy", "queued": pending})
 
     def report(self) -> None:

@@ -61,6 +61,9 @@ class BatchWriter:
             self._wake.set()
         return True
 
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
     def pending(self) -> int:
         with self._lock:
             return len(self._events) + len(self._bad)
