@@ -20,8 +20,8 @@ Privacy by default: a `string` or `integer` property is pseudonymized (HMAC-SHA2
 
 The events reader's metrics of a defined event (`events.<name>.count`, `.users`, …) get exact
 definitions derived from the `events.*` patterns with the event's description and owner
-(`definitions.py` does that once both are loaded). Problems are reported as
-`file:line: name: field: message`, like the metric definitions'.
+(`event_metrics`, which `definitions.load` calls once both kinds are read). Problems are reported
+as `file:line: name: field: message`, like the metric definitions'.
 """
 
 from __future__ import annotations
