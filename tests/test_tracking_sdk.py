@@ -53,7 +53,7 @@ def wait_for(predicate, timeout: float = 15.0) -> bool:
     return predicate()
 
 
-def median_track_seconds(tracker: Tracker, n: int = 3000) -> float:
+def median_track_seconds(tracker: Tracker, n: int = 2000) -> float:
     timings = []
     for i in range(n):
         started = time.perf_counter()
@@ -83,11 +83,11 @@ def test_a_dead_or_hanging_collector_never_raises_or_blocks_track(live):
         started = time.monotonic()
         trackers["hanging"].close(timeout=0.5)
         assert time.monotonic() - started < 2  # exit waits at most its timeout, then counts the rest as dropped
-        for tracker in trackers.values():
-            tracker.close(timeout=10)
+        for name, tracker in trackers.items():  # a failed batch waits flush_every before the next: close cuts it short
+            tracker.close(timeout=10 if name == "live" else 1)
         for name in ("dead", "hanging"):
             counts = trackers[name].stats()
-            assert counts["sent"] == 0 and counts["dropped"] == counts["tracked"] == 9000, counts
+            assert counts["sent"] == 0 and counts["dropped"] == counts["tracked"] == 6000, counts
     finally:
         hanging.close()
 
