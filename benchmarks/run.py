@@ -44,6 +44,7 @@ BENCHMARKS = [
     "prometheus_backfill",
     "events_10m",
     "grafana_panels",
+    "tracking",
 ]
 HELPERS = {"__init__", "__main__", "common", "child", "run"}  # modules of benchmarks/ that are not benchmarks
 QUICK_TIMEOUT = 300  # seconds a benchmark may take in --quick mode before it counts as failed

@@ -353,7 +353,7 @@ def test_allow_list_reads_only_those_names_and_writes_zeros(source):
 
 def test_without_duration_column(source):
     source.insert([("signup", at("2026-11-20 13:10:00"), 7, 10.0), ("signup", at("2026-11-20 13:20:00"), 7, 30.0)])
-    hourly, _ = split(read(source.url, backfill("2026-11-20T13:00", "2026-11-20T14:00"), columns={}))
+    hourly, _ = split(read(source.url, backfill("2026-11-20T13:00", "2026-11-20T14:00"), columns={"duration": ""}))
     assert hourly == {(NOV20, 13): {"events.signup.count": 2, "events.signup.users": 1}}
 
 
@@ -568,7 +568,10 @@ def test_config_errors_name_the_key(overrides, expected):
     assert str(info.value).startswith(expected)
 
 
-def test_default_columns():
+def test_default_columns_are_the_collectors_table():
     settings, _ = configure("sqlite:///unused.db", columns={})
-    assert settings.columns.roles() == {"name": "name", "time": "created_at", "user": "user_id", "duration": None}
+    expected = {"name": "name", "time": "created_at", "user": "user_id", "duration": "duration_ms"}
+    assert settings.columns.roles() == expected
     assert settings.table == "events" and settings.events == []
+    settings, _ = configure("sqlite:///unused.db", columns={"duration": ""})
+    assert settings.columns.roles()["duration"] is None

@@ -127,7 +127,8 @@ def _validate(args: argparse.Namespace, settings: config.Settings) -> int:
     if errors:
         log.error("%s: %d problem%s in %d files", folder, len(errors), "s" * (len(errors) != 1), metrics.files)
         return EXIT_FAILED
-    log.info("%s: %d definitions in %d files, ok", folder, len(metrics), metrics.files)
+    events = f" and {len(metrics.events)} events" if metrics.events else ""
+    log.info("%s: %d definitions%s in %d files, ok", folder, len(metrics), events, metrics.files)
     if not args.strict:
         return EXIT_OK
     engine = _existing_store(settings)

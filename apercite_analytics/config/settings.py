@@ -83,6 +83,7 @@ class Settings:
     sources: dict[str, SourceSettings] = field(default_factory=dict)
     readers: dict[str, Any] = field(default_factory=dict)
     dictionary: DictionarySettings | None = None  # None: no [dictionary] section
+    collector: Any = None  # config.collector.CollectorSettings; None: no [collector] section
 
 
 def check_url(url: str, where: str) -> None:

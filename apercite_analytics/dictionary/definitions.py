@@ -29,6 +29,7 @@ from typing import Any
 import yaml
 
 from apercite_analytics.config.settings import Settings
+from apercite_analytics.dictionary.events import EventDefinition, event_metrics, is_event_file, parse_events, unique
 from apercite_analytics.errors import ConfigError
 from apercite_analytics.record import MAX_NAME_LENGTH
 
@@ -85,8 +86,15 @@ LENGTHS = {"key": MAX_NAME_LENGTH, "unit": 50, "owner": 100, "product_group": 10
 class Dictionary:
     """The loaded definitions; `match(name)` finds the one that covers a metric name."""
 
-    def __init__(self, definitions: Iterable[Definition], folder: Path | None = None, files: int = 0):
+    def __init__(
+        self,
+        definitions: Iterable[Definition],
+        folder: Path | None = None,
+        files: int = 0,
+        events: Iterable[EventDefinition] = (),
+    ):
         self.definitions = sorted(definitions, key=lambda d: d.key)
+        self.events = {e.name: e for e in events}  # the product events the collector accepts (events.py)
         self.folder = folder
         self.files = files
         self.exact = {d.key: d for d in self.definitions if not d.is_pattern}
@@ -203,19 +211,22 @@ def load(folder: Path) -> tuple[Dictionary, list[str]]:
     definitions: list[Definition] = []
     errors: list[str] = []
     first_seen: dict[str, Definition] = {}
+    events: list[EventDefinition] = []
     for path in files:
         shown = str(path)
-        for definition in _load_file(path, shown, errors):
+        for definition in _load_file(path, shown, errors, events):
             earlier = first_seen.get(definition.key)
             if earlier is not None:
                 errors.append(f"{definition.where}: {definition.key}: key already defined at {earlier.where}")
                 continue
             first_seen[definition.key] = definition
             definitions.append(definition)
-    return Dictionary(definitions, folder, len(files)), errors
+    events = unique(events, errors)
+    definitions += event_metrics(events, definitions)
+    return Dictionary(definitions, folder, len(files), events), errors
 
 
-def _load_file(path: Path, shown: str, errors: list[str]) -> list[Definition]:
+def _load_file(path: Path, shown: str, errors: list[str], events: list[EventDefinition]) -> list[Definition]:
     try:
         document = yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader)  # noqa: S506 — a SafeLoader
     except yaml.MarkedYAMLError as exc:
@@ -230,6 +241,9 @@ def _load_file(path: Path, shown: str, errors: list[str]) -> list[Definition]:
         errors.append(f"{shown}: cannot read: {exc}")
         return []
     if document is None:
+        return []
+    if is_event_file(document):
+        events.extend(parse_events(document, shown, errors))
         return []
     defaults: Mapping = {}
     if isinstance(document, dict) and ("metrics" in document or "defaults" in document):

@@ -41,12 +41,18 @@ EPOCH = date(1970, 1, 1)
 
 @dataclass(frozen=True)
 class Columns:
-    """`[readers.events.columns]`: the columns holding each event's name, time, user and duration."""
+    """`[readers.events.columns]`: the columns holding each event's name, time, user and duration.
+    The defaults are the collector's table (`apercite-analytics collect`), so `source` is enough
+    for it; `duration = ""` reads a table without a duration column."""
 
     name: str = "name"
     time: str = "created_at"
     user: str = "user_id"
-    duration: str | None = None  # numeric; percentiles are in its unit
+    duration: str | None = "duration_ms"  # numeric; percentiles are in its unit
+
+    def __post_init__(self) -> None:
+        if self.duration == "":  # no duration column
+            object.__setattr__(self, "duration", None)
 
     def roles(self) -> dict[str, str | None]:
         return {"name": self.name, "time": self.time, "user": self.user, "duration": self.duration}

@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     CheckConstraint,
     Date,
@@ -22,6 +23,7 @@ from sqlalchemy import (
     false,
     func,
 )
+from sqlalchemy.dialects import mysql
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 NAMING = {
@@ -145,3 +147,43 @@ class RunReader(Base):
     records: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     errors: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     finished_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+
+
+# The collector's tables (tracking/). Also created outside the store, in the app's own database
+# (`collect --init-table`, PostgreSQL, MariaDB or SQLite): hence the MariaDB variants (microseconds).
+ROW_ID = BigInteger().with_variant(Integer, "sqlite")  # SQLite autoincrements an INTEGER PRIMARY KEY only
+MOMENT = DateTime(timezone=True).with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")  # UTC
+
+
+class Event(Base):
+    """One accepted product event, pseudonymized (columns: `tracking/sinks.py`). The `events`
+    reader reads it with only `source` configured: its defaults are these columns."""
+
+    __tablename__ = "events"
+    __table_args__ = (Index("ix_events_created_at", "created_at"),)
+
+    id: Mapped[int] = mapped_column(ROW_ID, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(100), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(MOMENT, nullable=False)
+    user_id: Mapped[str | None] = mapped_column(String(64))  # HMAC-SHA256 hex, never the raw id
+    duration_ms: Mapped[float | None] = mapped_column(Double)
+    properties: Mapped[str] = mapped_column(Text, nullable=False)  # JSON object of the kept properties
+    key_id: Mapped[str] = mapped_column(String(32), nullable=False)
+    received_at: Mapped[datetime] = mapped_column(MOMENT, nullable=False)
+
+
+class BadEvent(Base):
+    """An event the collector refused, with the reason: kept aside, never silently dropped. Holds
+    no raw value: the user id is pseudonymized and properties are reduced to their JSON types."""
+
+    __tablename__ = "bad_event"
+    __table_args__ = (Index("ix_bad_event_received_at", "received_at"),)
+
+    id: Mapped[int] = mapped_column(ROW_ID, primary_key=True, autoincrement=True)
+    received_at: Mapped[datetime] = mapped_column(MOMENT, nullable=False)
+    name: Mapped[str | None] = mapped_column(String(100))  # NULL when what was sent is not an event name
+    created_at: Mapped[datetime | None] = mapped_column(MOMENT)
+    user_id: Mapped[str | None] = mapped_column(String(64))
+    key_id: Mapped[str] = mapped_column(String(32), nullable=False)
+    reason: Mapped[str] = mapped_column(Text, nullable=False)
+    properties: Mapped[str] = mapped_column(Text, nullable=False)  # {"name": "json type"}, never values
