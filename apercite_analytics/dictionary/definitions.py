@@ -229,8 +229,8 @@ def _load_file(path: Path, shown: str, errors: list[str]) -> list[Definition]:
     except (OSError, UnicodeDecodeError) as exc:
         errors.append(f"{shown}: cannot read: {exc}")
         return []
-    if document is None:
-        return []
+    if document is None or (isinstance(document, dict) and "kpis" in document):
+        return []  # a KPI file: dictionary/kpis.py reads it
     defaults: Mapping = {}
     if isinstance(document, dict) and ("metrics" in document or "defaults" in document):
         unknown = set(document) - {"defaults", "metrics"}
