@@ -75,7 +75,7 @@ def test_defaults_and_env_default_syntax(tmp_path, monkeypatch):
     ("text", "expected"),
     [
         ('[store]\nurl = "${MISSING_VAR_X}"\n', "store.url: environment variable MISSING_VAR_X is not set"),
-        ("[stor]\n", "stor: unknown section (known: dictionary, monitoring, readers, sources, store)"),
+        ("[stor]\n", "stor: unknown section (known: dictionary, monitoring, readers, report, sources, store)"),
         (
             '[store]\nurl = "sqlite://"\nbatchsize = 3\n',
             "store.batchsize: unknown key (known: batch_size, lock_wait, url)",
@@ -149,9 +149,10 @@ def test_env_var_names_the_config_file(tmp_path, monkeypatch):
 
 
 def test_example_config_is_valid(monkeypatch):
-    for name in ("ANALYTICS_DB_PASSWORD", "APP_DB_PASSWORD"):
+    for name in ("ANALYTICS_DB_PASSWORD", "APP_DB_PASSWORD", "SMTP_PASSWORD"):
         monkeypatch.setenv(name, "example-secret")
     settings = config.load(str(EXAMPLES / "analytics.toml"))
     assert set(settings.readers) == {"objects", "sql", "google_analytics", "prometheus", "json", "events", "spiders"}
     assert settings.dictionary.path == "../metrics"  # the shipped dictionary, relative to examples/
     assert settings.store.url.startswith("postgresql://")
+    assert settings.report.smtp_password == "example-secret" and settings.report.port == 587

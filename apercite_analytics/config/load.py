@@ -20,6 +20,7 @@ from apercite_analytics.config.secrets import register_secret, register_url
 from apercite_analytics.config.settings import (
     DictionarySettings,
     MonitoringSettings,
+    ReportSettings,
     Settings,
     SourceSettings,
     StoreSettings,
@@ -69,7 +70,7 @@ def load(cli_path: str | None = None, *, required: bool = True) -> Settings:
 def parse(raw: Mapping[str, Any], *, path: Path | None = None, environ: Mapping[str, str] | None = None) -> Settings:
     """Validate an already-decoded TOML document (errors name the dotted key, not the file)."""
     raw = interpolate(raw, os.environ if environ is None else environ)
-    known = {"store", "monitoring", "sources", "readers", "dictionary"}
+    known = {"store", "monitoring", "sources", "readers", "dictionary", "report"}
     for key in raw:
         if key not in known:
             raise ConfigError(f"{key}: unknown section (known: {', '.join(sorted(known))})")
@@ -98,11 +99,19 @@ def parse(raw: Mapping[str, Any], *, path: Path | None = None, environ: Mapping[
         readers[name] = settings
 
     dictionary = parse_dataclass(DictionarySettings, raw["dictionary"], "dictionary") if "dictionary" in raw else None
+    report = parse_dataclass(ReportSettings, raw.get("report", {}), "report")
+    report.check("report")
 
     for url in [store.url, *(s.url for s in sources.values())]:
         register_url(url)
     return Settings(
-        path=path, store=store, monitoring=monitoring, sources=sources, readers=readers, dictionary=dictionary
+        path=path,
+        store=store,
+        monitoring=monitoring,
+        sources=sources,
+        readers=readers,
+        dictionary=dictionary,
+        report=report,
     )
 
 

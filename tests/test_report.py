@@ -1,0 +1,220 @@
+"""`report` on a store written by real runs: every number it shows equals plain SQL on the store,
+in the text, and in the HTML as headless Chromium renders it (screenshot not blank, DOM read back);
+PDF; empty and partial periods; the job's health in the footer."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import tempfile
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import update
+from support import report_seed as seed
+
+from apercite_analytics.cli import main as cli
+from apercite_analytics.config import load as config
+from apercite_analytics.errors import SourceError
+from apercite_analytics.run import job as graph
+from apercite_analytics.store import schema as store
+from apercite_analytics.store.models import RunLog
+
+FAILED_AT = datetime(2026, 11, 25, 10, 15, tzinfo=UTC)
+NOT_SHOWN = ["new_visitors", "activated_accounts", "projects"]  # their metrics were never stored
+
+
+def broken():
+    raise SourceError("broken: the source is down")
+    yield  # pragma: no cover
+
+
+def seed_store(store_url: str, tmp_path: Path):
+    """(config path, engine): the seed written by one ok run, and one failed run dated inside week 48."""
+    settings = config.parse({"store": {"url": store_url}, "monitoring": {"store": False}})
+    cli.setup_logging(-1)
+    assert graph.run_chains(settings, {"app": [seed.records]}, ["app"], write=True).ok
+    assert not graph.run_chains(settings, {"broken": [broken]}, ["broken"], write=True).ok
+    engine = store.open_engine(store_url)
+    with engine.begin() as connection:
+        connection.execute(update(RunLog).where(RunLog.status == "failed").values(started_at=FAILED_AT))
+    path = tmp_path / "analytics.toml"
+    path.write_text(seed.config_text(store_url), encoding="utf-8")
+    yield path, engine
+    engine.dispose()
+
+
+@pytest.fixture
+def seeded(store_url, tmp_path):
+    """The seeded store on each dialect (the text report)."""
+    yield from seed_store(store_url, tmp_path)
+
+
+@pytest.fixture
+def seeded_pg(pg_url, tmp_path):
+    """The seeded store on PostgreSQL, the production store (the Chromium tests, which are slower)."""
+    yield from seed_store(pg_url, tmp_path)
+
+
+def report(path: Path, *args: str) -> int:
+    return cli.main(["report", "-c", str(path), "--since", seed.SINCE, "--until", seed.UNTIL, *args])
+
+
+def number(text: str) -> float:
+    return float(text.replace(",", ""))
+
+
+def close(shown: str, value: float) -> bool:
+    """A shown number equals the value at the precision it is shown with."""
+    decimals = len(shown.partition(".")[2])
+    return abs(number(shown) - value) <= 0.5 * 10**-decimals + 1e-9
+
+
+def check_value(kpi: str, shown: str, value: float | None) -> None:
+    assert value is not None, f"{kpi}: the store has no value, the report shows {shown!r}"
+    if kpi in ("activation_rate", "stickiness"):
+        assert shown.endswith("%") and close(shown[:-1], value * 100), (kpi, shown, value)
+    else:
+        figure = re.match(r"^([\d,.]+)", shown)
+        assert figure and close(figure.group(1), value), (kpi, shown, value)
+
+
+def check_change(kpi: str, shown: str, value: float, previous: float | None) -> None:
+    if previous is None:
+        assert shown == "previous period: no data", (kpi, shown)
+        return
+    if kpi in ("activation_rate", "stickiness"):
+        found = re.fullmatch(r"([+\-±])([\d.]+) pts", shown)
+        assert found and close(found.group(2), abs(value - previous) * 100), (kpi, shown)
+        return
+    found = re.fullmatch(r"([+\-±])([\d,.]+) \(([+\-±])([\d.]+)%\)", shown)
+    assert found, (kpi, shown)
+    assert found.group(1) == ("+" if value > previous else "-" if value < previous else "±")
+    assert close(found.group(2), abs(value - previous))
+    assert close(found.group(4), abs(value - previous) / abs(previous) * 100)
+
+
+def test_text_numbers_equal_the_store(seeded, capsys):
+    path, engine = seeded
+    assert report(path) == 0
+    out, err = capsys.readouterr()
+    now = seed.expected(engine, seed.CURRENT, seed.AFTER)
+    before = seed.expected(engine, seed.PREVIOUS, seed.CURRENT)
+    titles = {
+        "signups": "Signups",
+        "new_accounts": "New accounts",
+        "sessions": "Sessions",
+        "activations": "Activations",
+        "activation_rate": "Activation rate",
+        "users": "Users",
+        "wau": "Weekly active users",
+        "mau": "Monthly active users",
+        "stickiness": "WAU / MAU",
+    }
+    for kpi, title in titles.items():
+        (line,) = [line for line in out.splitlines() if re.match(rf"^  {re.escape(title)}\s{{2,}}", line)]
+        columns = re.split(r"\s{2,}", line.strip())
+        check_value(kpi, columns[1], now[kpi])
+        check_change(kpi, columns[2], now[kpi], before[kpi])
+    assert f"Not shown (metrics never stored): {', '.join(NOT_SHOWN)}" in out
+    assert "1 failed run of 2 in the period" not in out  # the ok run is not in week 48 …
+    assert (
+        f"{seed.failed_runs(engine, seed.at(seed.CURRENT), seed.at(seed.AFTER))} failed run of 1 in the period" in out
+    )
+    assert "Signups" in out and "75% of target" not in out  # a weekly target only applies to --period week
+    for kpi in NOT_SHOWN:  # one warning naming the KPI file and line each
+        assert re.search(rf"warning: .*metrics/kpis\.yaml:\d+: {kpi}: the store never had ", err), err
+
+
+def chromium(*args: str) -> subprocess.CompletedProcess:
+    browser = shutil.which("chromium")
+    assert browser, "Debian's chromium is needed (.ci/run installs it)"
+    with tempfile.TemporaryDirectory() as profile:
+        flags = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", f"--user-data-dir={profile}"]  # fmt: skip
+        return subprocess.run([browser, *flags, *args], capture_output=True, text=True, timeout=120)
+
+
+def cards(dom: str) -> dict[str, str]:
+    """KPI key → the visible text of its card."""
+    found = {}
+    for key, body in re.findall(
+        r'<div class="kpi" data-kpi="([a-z_]+)"[^>]*>(.*?)</div></div>(?=<div class="kpi"|\n)', dom, re.S
+    ):
+        found[key] = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", body)).strip()
+    return found
+
+
+def test_html_in_chromium_shows_the_store_numbers(seeded_pg, tmp_path):
+    path, engine = seeded_pg
+    page = tmp_path / "report.html"
+    assert report(path, "--out", str(page)) == 0
+    html = page.read_text(encoding="utf-8")
+    assert "<script" not in html and "url(" not in html
+    assert all(src.startswith("data:image/png;base64,") for src in re.findall(r'src="([^"]+)"', html))
+    assert not re.findall(r'href="', html)  # nothing to fetch: readable offline
+    assert 'name="viewport"' in html
+
+    shot = tmp_path / "shot.png"
+    done = chromium("--window-size=400,1200", "--hide-scrollbars", f"--screenshot={shot}", page.as_uri())
+    assert done.returncode == 0 and shot.is_file(), done.stderr
+    from PIL import Image
+
+    image = Image.open(shot).convert("RGB")
+    colours = image.getcolors(maxcolors=1 << 20)
+    background = max(colours)[0] / (image.width * image.height)
+    assert len(colours) > 50 and background < 0.95, "the screenshot is blank"
+
+    dom = chromium("--dump-dom", page.as_uri()).stdout
+    shown = cards(dom)
+    now = seed.expected(engine, seed.CURRENT, seed.AFTER)
+    before = seed.expected(engine, seed.PREVIOUS, seed.CURRENT)
+    assert sorted(shown) == sorted(now), shown
+    for kpi, card in shown.items():
+        figures = re.match(
+            r"^(.*?) (\d[\d,.]*%?(?: [a-z/]+)?) (?:▲|▼)? ?(.*?)(?: vs previous)?(?: \d+% of target .*)?$", card
+        )
+        assert figures, card
+        check_value(kpi, figures.group(2), now[kpi])
+        check_change(kpi, figures.group(3).strip(), now[kpi], before[kpi])
+    footer = re.search(r"<footer>(.*?)</footer>", dom, re.S).group(1)
+    failed = seed.failed_runs(engine, seed.at(seed.CURRENT), seed.at(seed.AFTER))
+    assert f"{failed} failed run of 1 in the period" in footer and failed == 1
+
+
+def test_pdf(seeded_pg, tmp_path):
+    path, _ = seeded_pg
+    pdf, text = tmp_path / "report.pdf", tmp_path / "report.txt"
+    assert report(path, "--out", str(pdf), "--out", str(text)) == 0
+    assert pdf.read_bytes().startswith(b"%PDF") and pdf.stat().st_size > 5000
+    assert "Signups" in text.read_text(encoding="utf-8")
+
+
+def test_pdf_without_chromium_is_one_line(seeded_pg, tmp_path, capsys, monkeypatch):
+    path, _ = seeded_pg
+    monkeypatch.setenv("APERCITE_CHROMIUM", str(tmp_path / "no-such-browser"))
+    assert report(path, "--out", str(tmp_path / "r.pdf")) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err[-1] == "error: PDF needs headless Chromium: apt-get install chromium (or write .html / .txt instead)"
+
+
+def test_empty_and_partial_periods(seeded_pg, capsys, tmp_path):
+    path, _ = seeded_pg
+    assert cli.main(["report", "-c", str(path), "--since", "2026-10-01", "--until", "2026-10-08"]) == 0
+    out = capsys.readouterr().out
+    lines = [line for line in out.splitlines() if line.startswith("  ")]
+    assert lines and all(line.split()[-2:] == ["no", "data"] for line in lines), out
+    assert not re.search(r"\b0(\.0+)?\b", "\n".join(lines))
+    # a period that is not over yet: partial, never a final-looking number
+    today = datetime.now(UTC).date()
+    until = (today + timedelta(days=1)).isoformat()
+    assert (
+        cli.main(
+            ["report", "-c", str(path), "--since", "2026-11-29", "--until", until, "--out", str(tmp_path / "p.html")]
+        )
+        == 0
+    )
+    html = (tmp_path / "p.html").read_text()
+    assert "partial: the period is not complete yet" in html and '<span class="partial">partial</span>' in html
