@@ -62,40 +62,6 @@ def report(path: Path, *args: str) -> int:
     return cli.main(["report", "-c", str(path), "--since", seed.SINCE, "--until", seed.UNTIL, *args])
 
 
-def number(text: str) -> float:
-    return float(text.replace(",", ""))
-
-
-def close(shown: str, value: float) -> bool:
-    """A shown number equals the value at the precision it is shown with."""
-    decimals = len(shown.partition(".")[2])
-    return abs(number(shown) - value) <= 0.5 * 10**-decimals + 1e-9
-
-
-def check_value(kpi: str, shown: str, value: float | None) -> None:
-    assert value is not None, f"{kpi}: the store has no value, the report shows {shown!r}"
-    if kpi in ("activation_rate", "stickiness"):
-        assert shown.endswith("%") and close(shown[:-1], value * 100), (kpi, shown, value)
-    else:
-        figure = re.match(r"^([\d,.]+)", shown)
-        assert figure and close(figure.group(1), value), (kpi, shown, value)
-
-
-def check_change(kpi: str, shown: str, value: float, previous: float | None) -> None:
-    if previous is None:
-        assert shown == "previous period: no data", (kpi, shown)
-        return
-    if kpi in ("activation_rate", "stickiness"):
-        found = re.fullmatch(r"([+\-±])([\d.]+) pts", shown)
-        assert found and close(found.group(2), abs(value - previous) * 100), (kpi, shown)
-        return
-    found = re.fullmatch(r"([+\-±])([\d,.]+) \(([+\-±])([\d.]+)%\)", shown)
-    assert found, (kpi, shown)
-    assert found.group(1) == ("+" if value > previous else "-" if value < previous else "±")
-    assert close(found.group(2), abs(value - previous))
-    assert close(found.group(4), abs(value - previous) / abs(previous) * 100)
-
-
 def test_text_numbers_equal_the_store(seeded, capsys):
     path, engine = seeded
     assert report(path) == 0
@@ -116,8 +82,8 @@ def test_text_numbers_equal_the_store(seeded, capsys):
     for kpi, title in titles.items():
         (line,) = [line for line in out.splitlines() if re.match(rf"^  {re.escape(title)}\s{{2,}}", line)]
         columns = re.split(r"\s{2,}", line.strip())
-        check_value(kpi, columns[1], now[kpi])
-        check_change(kpi, columns[2], now[kpi], before[kpi])
+        seed.check_value(kpi, columns[1], now[kpi])
+        seed.check_change(kpi, columns[2], now[kpi], before[kpi])
     assert f"Not shown (metrics never stored): {', '.join(NOT_SHOWN)}" in out
     assert "1 failed run of 2 in the period" not in out  # the ok run is not in week 48 …
     assert (
@@ -135,16 +101,6 @@ def chromium(*args: str) -> subprocess.CompletedProcess:
         flags = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", f"--user-data-dir={profile}"]  # fmt: skip
         return subprocess.run([browser, *flags, *args], capture_output=True, text=True, timeout=120)
-
-
-def cards(dom: str) -> dict[str, str]:
-    """KPI key → the visible text of its card."""
-    found = {}
-    for key, body in re.findall(
-        r'<div class="kpi" data-kpi="([a-z_]+)"[^>]*>(.*?)</div></div>(?=<div class="kpi"|\n)', dom, re.S
-    ):
-        found[key] = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", body)).strip()
-    return found
 
 
 def test_html_in_chromium_shows_the_store_numbers(seeded_pg, tmp_path):
@@ -168,17 +124,7 @@ def test_html_in_chromium_shows_the_store_numbers(seeded_pg, tmp_path):
     assert len(colours) > 50 and background < 0.95, "the screenshot is blank"
 
     dom = chromium("--dump-dom", page.as_uri()).stdout
-    shown = cards(dom)
-    now = seed.expected(engine, seed.CURRENT, seed.AFTER)
-    before = seed.expected(engine, seed.PREVIOUS, seed.CURRENT)
-    assert sorted(shown) == sorted(now), shown
-    for kpi, card in shown.items():
-        figures = re.match(
-            r"^(.*?) (\d[\d,.]*%?(?: [a-z/]+)?) (?:▲|▼)? ?(.*?)(?: vs previous)?(?: \d+% of target .*)?$", card
-        )
-        assert figures, card
-        check_value(kpi, figures.group(2), now[kpi])
-        check_change(kpi, figures.group(3).strip(), now[kpi], before[kpi])
+    seed.check_cards(dom, engine)
     footer = re.search(r"<footer>(.*?)</footer>", dom, re.S).group(1)
     failed = seed.failed_runs(engine, seed.at(seed.CURRENT), seed.at(seed.AFTER))
     assert f"{failed} failed run of 1 in the period" in footer and failed == 1

@@ -9,6 +9,7 @@ have no previous data (ga.sessions starts in week 48), some metrics are never st
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -129,3 +130,65 @@ def failed_runs(engine, start: datetime, end: datetime) -> int:
 
 def at(day: date) -> datetime:
     return datetime(day.year, day.month, day.day, tzinfo=UTC)
+
+
+# -- reading the report back ---------------------------------------------------------------------
+
+
+def number(text: str) -> float:
+    return float(text.replace(",", ""))
+
+
+def close(shown: str, value: float) -> bool:
+    """A shown number equals the value at the precision it is shown with."""
+    decimals = len(shown.partition(".")[2])
+    return abs(number(shown) - value) <= 0.5 * 10**-decimals + 1e-9
+
+
+def check_value(kpi: str, shown: str, value: float | None) -> None:
+    assert value is not None, f"{kpi}: the store has no value, the report shows {shown!r}"
+    if kpi in ("activation_rate", "stickiness"):
+        assert shown.endswith("%") and close(shown[:-1], value * 100), (kpi, shown, value)
+    else:
+        figure = re.match(r"^([\d,.]+)", shown)
+        assert figure and close(figure.group(1), value), (kpi, shown, value)
+
+
+def check_change(kpi: str, shown: str, value: float, previous: float | None) -> None:
+    if previous is None:
+        assert shown == "previous period: no data", (kpi, shown)
+        return
+    if kpi in ("activation_rate", "stickiness"):
+        found = re.fullmatch(r"([+\-±])([\d.]+) pts", shown)
+        assert found and close(found.group(2), abs(value - previous) * 100), (kpi, shown)
+        return
+    found = re.fullmatch(r"([+\-±])([\d,.]+) \(([+\-±])([\d.]+)%\)", shown)
+    assert found, (kpi, shown)
+    assert found.group(1) == ("+" if value > previous else "-" if value < previous else "±")
+    assert close(found.group(2), abs(value - previous))
+    assert close(found.group(4), abs(value - previous) / abs(previous) * 100)
+
+
+def cards(dom: str) -> dict[str, str]:
+    """KPI key → the visible text of its card."""
+    found = {}
+    for key, body in re.findall(
+        r'<div class="kpi" data-kpi="([a-z_]+)"[^>]*>(.*?)</div></div>(?=<div class="kpi"|\r?\n)', dom, re.S
+    ):
+        found[key] = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", body)).strip()
+    return found
+
+
+def check_cards(html: str, engine) -> None:
+    """Every KPI card of a rendered page shows the store's value and change (plain SQL)."""
+    shown = cards(html)
+    now = expected(engine, CURRENT, AFTER)
+    before = expected(engine, PREVIOUS, CURRENT)
+    assert sorted(shown) == sorted(now), shown
+    for kpi, card in shown.items():
+        figures = re.match(
+            r"^(.*?) (\d[\d,.]*%?(?: [a-z/]+)?) (?:▲|▼)? ?(.*?)(?: vs previous)?(?: \d+% of target .*)?$", card
+        )
+        assert figures, card
+        check_value(kpi, figures.group(2), now[kpi])
+        check_change(kpi, figures.group(3).strip(), now[kpi], before[kpi])
