@@ -149,10 +149,10 @@ def test_env_var_names_the_config_file(tmp_path, monkeypatch):
 
 
 def test_example_config_is_valid(monkeypatch):
-    for name in ("ANALYTICS_DB_PASSWORD", "APP_DB_PASSWORD", "SMTP_PASSWORD"):
+    for name in ("ANALYTICS_DB_PASSWORD", "APP_DB_PASSWORD"):
         monkeypatch.setenv(name, "example-secret")
     settings = config.load(str(EXAMPLES / "analytics.toml"))
     assert set(settings.readers) == {"objects", "sql", "google_analytics", "prometheus", "json", "events", "spiders"}
     assert settings.dictionary.path == "../metrics"  # the shipped dictionary, relative to examples/
     assert settings.store.url.startswith("postgresql://")
-    assert settings.report.smtp_password == "example-secret" and settings.report.port == 587
+    assert settings.report.smtp_host == "smtp.example.com" and settings.report.port == 587

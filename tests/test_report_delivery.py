@@ -259,3 +259,50 @@ def test_webhook_failure_is_one_line(seeded, hook, capsys, status, delay, messag
     port = hook.split(":")[2].split("/")[0]
     assert errors == [f"error: webhook http://127.0.0.1:{port}/…: {message}"]
     assert "secret-token" not in "\n".join(errors)
+
+
+def test_email_over_ssl(seeded, certificate, capsys):
+    """smtp_security = "ssl": TLS from the first byte (port 465 style), the server's certificate checked."""
+    import ssl
+
+    path, engine = seeded
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(*certificate)
+    inbox = Inbox()
+    controller = Controller(inbox, hostname="127.0.0.1", port=free_port(), ssl_context=context)
+    controller.start()
+    try:
+        configure(
+            path, engine, smtp_host='"127.0.0.1"', smtp_port=str(controller.port), smtp_security='"ssl"',
+            smtp_cafile=f'"{certificate[0]}"',
+        )  # fmt: skip
+        assert report(path, "--email") == 0
+        # without the test CA the certificate is refused: one line, exit 1
+        configure(path, engine, smtp_host='"127.0.0.1"', smtp_port=str(controller.port), smtp_security='"ssl"')
+        assert report(path, "--email") == 1
+    finally:
+        controller.stop()
+    ((_, _, raw, _),) = inbox.messages
+    check_message(raw, engine)
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "CERTIFICATE_VERIFY_FAILED" in errors[0], errors
+    assert errors[0].startswith(f"error: e-mail not sent: SMTP server 127.0.0.1:{controller.port}: ")
+
+
+@pytest.mark.parametrize(
+    ("section", "message"),
+    [
+        ({"smtp_security": "tls"}, "report.smtp_security: must be one of starttls, ssl, none, got 'tls'"),
+        ({"period": "year"}, "report.period: must be one of day, week, month, got 'year'"),
+        ({"smtp_user": "me"}, "report.smtp_user: set both smtp_user and smtp_password, or neither"),
+        ({"mail_to": ["nobody"]}, "report: 'nobody' is not an e-mail address"),
+        ({"smtp_prot": 25}, "report.smtp_prot: unknown key"),
+    ],
+)
+def test_report_settings_errors_name_the_key(section, message):
+    from apercite_analytics.config import load as config
+    from apercite_analytics.errors import ConfigError
+
+    with pytest.raises(ConfigError) as error:
+        config.parse({"report": section})
+    assert str(error.value).startswith(message)

@@ -32,7 +32,7 @@ from typing import Any
 
 import yaml
 
-from apercite_analytics.dictionary.definitions import _PART, Dictionary, _Loader
+from apercite_analytics.dictionary.definitions import _PART, Dictionary, _Loader, entry_problems
 from apercite_analytics.errors import ConfigError
 
 CHARTS = ("stat", "timeseries", "bar")
@@ -120,16 +120,9 @@ def _kpi(entry: Any, dictionary: Dictionary, shown: str, index: int, errors: lis
         errors.append(f"{shown}: KPI {index + 1}: expected a mapping of fields, got {type(entry).__name__}")
         return None
     key = entry.get("key")
-    label = key if isinstance(key, str) and key else f"KPI {index + 1}"
     before = len(errors)
-
-    def problem(name: str | None, message: str) -> None:
-        line = entry.key_lines.get(name, entry.line) if name else entry.line
-        errors.append(f"{shown}:{line}: {label}: {name + ': ' if name else ''}{message}")
-
-    for name in entry:
-        if name not in FIELDS:
-            problem(str(name), f"unknown field (known: {', '.join(FIELDS)})")
+    label = key if isinstance(key, str) and key else f"KPI {index + 1}"
+    problem = entry_problems(entry, FIELDS, shown, label, errors)
     for name in ("key", "title"):
         if not isinstance(entry.get(name), str) or not entry[name]:
             problem(None if name not in entry else name, f"missing or empty {name!r} (a string)")

@@ -74,22 +74,13 @@ def hourly_sum(engine, names: list[str], start: date, end: date) -> float | None
     )
 
 
-def hourly_last(engine, name: str, start: date, end: date) -> float | None:
+def last_value(engine, table: str, name: str, start: date, end: date) -> float | None:
+    """The newest value of `name` in [start, end) of `hourly_value` or `daily_value`."""
+    newest = "v.date DESC, v.hour DESC" if table == "hourly_value" else "v.date DESC"
     return _scalar(
         engine,
-        "SELECT v.value FROM hourly_value v JOIN metric m ON m.id = v.metric_id "
-        "WHERE m.name = :name AND v.date >= :start AND v.date < :end ORDER BY v.date DESC, v.hour DESC LIMIT 1",
-        name=name,
-        start=start,
-        end=end,
-    )
-
-
-def daily_last(engine, name: str, start: date, end: date) -> float | None:
-    return _scalar(
-        engine,
-        "SELECT v.value FROM daily_value v JOIN metric m ON m.id = v.metric_id "
-        "WHERE m.name = :name AND v.date >= :start AND v.date < :end ORDER BY v.date DESC LIMIT 1",
+        f"SELECT v.value FROM {table} v JOIN metric m ON m.id = v.metric_id "
+        f"WHERE m.name = :name AND v.date >= :start AND v.date < :end ORDER BY {newest} LIMIT 1",
         name=name,
         start=start,
         end=end,
@@ -104,15 +95,15 @@ def expected(engine, start: date, end: date) -> dict[str, float | None]:
 
     signups = hourly_sum(engine, ["events.signup.count"], start, end)
     activations = hourly_sum(engine, ["events.activation.count"], start, end)
-    wau = daily_last(engine, "events.activation.users.7d", start, end)
-    mau = daily_last(engine, "events.activation.users.28d", start, end)
+    wau = last_value(engine, "daily_value", "events.activation.users.7d", start, end)
+    mau = last_value(engine, "daily_value", "events.activation.users.28d", start, end)
     return {
         "signups": signups,
         "new_accounts": hourly_sum(engine, ["app.signups.free", "app.signups.pro"], start, end),
         "sessions": hourly_sum(engine, ["ga.sessions"], start, end),
         "activations": activations,
         "activation_rate": ratio(activations, signups),
-        "users": hourly_last(engine, "objects.users.count", start, end),
+        "users": last_value(engine, "hourly_value", "objects.users.count", start, end),
         "wau": wau,
         "mau": mau,
         "stickiness": ratio(wau, mau),
