@@ -164,3 +164,16 @@ def test_empty_and_partial_periods(seeded_pg, capsys, tmp_path):
     )
     html = (tmp_path / "p.html").read_text()
     assert "partial: the period is not complete yet" in html and '<span class="partial">partial</span>' in html
+
+
+def test_without_matplotlib_charts_say_how_to_install_and_text_still_works(seeded_pg, tmp_path, capsys, monkeypatch):
+    import sys
+
+    path, _ = seeded_pg
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # as if the [report] extra were not installed
+    assert report(path, "--out", str(tmp_path / "r.html")) == 2
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        "error: charts need matplotlib: pip install 'apercite-analytics[report]'"
+    )
+    assert not (tmp_path / "r.html").exists()
+    assert report(path) == 0 and "Signups" in capsys.readouterr().out

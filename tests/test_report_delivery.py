@@ -306,3 +306,17 @@ def test_report_settings_errors_name_the_key(section, message):
     with pytest.raises(ConfigError) as error:
         config.parse({"report": section})
     assert str(error.value).startswith(message)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--email"], "error: report: --email needs mail_from and mail_to in the [report] section"),
+        (["--webhook", "ftp://example.com/hook"], "error: --webhook: expected an http:// or https:// URL"),
+        (["--out", "report.doc"], "error: --out report.doc: say the format by the suffix: .html, .pdf or .txt"),
+    ],
+)
+def test_usage_errors_come_before_any_work(seeded, capsys, args, message):
+    path, _ = seeded
+    assert report(path, *args) == 2
+    assert capsys.readouterr().err.splitlines() == [message]  # not even the KPI warnings: nothing was read

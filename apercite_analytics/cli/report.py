@@ -94,6 +94,10 @@ def run(args: argparse.Namespace) -> int:
     if not found:
         raise ConfigError(f"{folder}: no KPI{' of ' + ', '.join(chosen) if chosen else ''} (see docs/kpis.md)")
     outputs = _outputs(args)
+    if args.email:
+        mail.check_settings(settings.report)
+    if args.webhook:
+        webhook.check_url(args.webhook)
     period = period_of(args, settings.report.period)
     if _existing_store(settings) is None:
         raise StoreError(f"store ({mask_url(settings.store.url)}) has no metrics yet: run `read all --write` first")

@@ -43,10 +43,14 @@ def _context(settings: ReportSettings, base: Path | None) -> ssl.SSLContext:
         raise ConfigError(f"report.smtp_cafile: cannot read {cafile}: {exc}") from None
 
 
-def send(mail: EmailMessage, settings: ReportSettings, base: Path | None = None) -> str:
-    """Send through the configured server; returns a line to show. AnalyticsError naming the server."""
+def check_settings(settings: ReportSettings) -> None:
     if not settings.mail_from or not settings.mail_to:
         raise ConfigError("report: --email needs mail_from and mail_to in the [report] section")
+
+
+def send(mail: EmailMessage, settings: ReportSettings, base: Path | None = None) -> str:
+    """Send through the configured server; returns a line to show. AnalyticsError naming the server."""
+    check_settings(settings)
     host, port = settings.smtp_host, settings.port
     server = f"SMTP server {host}:{port}"
     context = _context(settings, base) if settings.smtp_security != "none" else None

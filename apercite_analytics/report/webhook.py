@@ -24,9 +24,13 @@ def shown(url: str) -> str:
     return f"{parts.scheme}://{parts.hostname or ''}{f':{parts.port}' if parts.port else ''}/…"
 
 
-def post(url: str, body: dict, timeout: float) -> str:
-    if urlsplit(url).scheme not in ("http", "https"):
+def check_url(url: str) -> None:
+    if urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).hostname:
         raise ConfigError("--webhook: expected an http:// or https:// URL")
+
+
+def post(url: str, body: dict, timeout: float) -> str:
+    check_url(url)
     request = urllib.request.Request(
         url,
         data=json.dumps(body).encode("utf-8"),
