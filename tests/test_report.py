@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from conftest import PG_URL, _scratch_database
 from sqlalchemy import update
 from support import report_seed as seed
 
@@ -31,8 +32,9 @@ def broken():
     yield  # pragma: no cover
 
 
-def seed_store(store_url: str, tmp_path: Path):
-    """(config path, engine): the seed written by one ok run, and one failed run dated inside week 48."""
+def seed_store(store_url: str):
+    """An engine on the seed, written by one ok run, and one failed run dated inside week 48.
+    The report only reads: one store serves every test of a module (each writes its own config)."""
     settings = config.parse({"store": {"url": store_url}, "monitoring": {"store": False}})
     cli.setup_logging(-1)
     assert graph.run_chains(settings, {"app": [seed.records]}, ["app"], write=True).ok
@@ -40,22 +42,40 @@ def seed_store(store_url: str, tmp_path: Path):
     engine = store.open_engine(store_url)
     with engine.begin() as connection:
         connection.execute(update(RunLog).where(RunLog.status == "failed").values(started_at=FAILED_AT))
-    path = tmp_path / "analytics.toml"
-    path.write_text(seed.config_text(store_url), encoding="utf-8")
-    yield path, engine
+    yield engine
     engine.dispose()
 
 
-@pytest.fixture
-def seeded(store_url, tmp_path):
+def with_config(engine, tmp_path: Path) -> tuple[Path, object]:
+    """(a config file naming the store and the shipped dictionary, the engine)."""
+    path = tmp_path / "analytics.toml"
+    path.write_text(seed.config_text(engine.url.render_as_string(hide_password=False)), encoding="utf-8")
+    return path, engine
+
+
+@pytest.fixture(scope="module")
+def sqlite_store(tmp_path_factory):
+    yield from seed_store(f"sqlite:///{tmp_path_factory.mktemp('store') / 'store.db'}")
+
+
+@pytest.fixture(scope="module")
+def pg_store():
+    for url in _scratch_database(PG_URL, "AUTOCOMMIT"):
+        yield from seed_store(url)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def seeded(request, tmp_path):
     """The seeded store on each dialect (the text report)."""
-    yield from seed_store(store_url, tmp_path)
+    return with_config(
+        request.getfixturevalue(f"{'pg' if request.param == 'postgresql' else 'sqlite'}_store"), tmp_path
+    )
 
 
 @pytest.fixture
-def seeded_pg(pg_url, tmp_path):
+def seeded_pg(pg_store, tmp_path):
     """The seeded store on PostgreSQL, the production store (the Chromium tests, which are slower)."""
-    yield from seed_store(pg_url, tmp_path)
+    return with_config(pg_store, tmp_path)
 
 
 def report(path: Path, *args: str) -> int:

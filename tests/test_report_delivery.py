@@ -19,7 +19,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 from support import report_seed as seed
 from support.ports import free_port
-from test_report import report, seed_store
+from test_report import report, seed_store, with_config
 
 PASSWORD = "s3cret-smtp-pass"
 
@@ -50,10 +50,15 @@ def authenticate(server, session, envelope, mechanism, auth_data):
     return AuthResult(success=ok, handled=False)  # handled=False: aiosmtpd answers 535 on failure
 
 
+@pytest.fixture(scope="module")
+def sqlite_store(tmp_path_factory):
+    yield from seed_store(f"sqlite:///{tmp_path_factory.mktemp('store') / 'store.db'}")
+
+
 @pytest.fixture
-def seeded(sqlite_url, tmp_path):
+def seeded(sqlite_store, tmp_path):
     """The seeded store (SQLite: delivery does not depend on the dialect, test_report covers both)."""
-    yield from seed_store(sqlite_url, tmp_path)
+    return with_config(sqlite_store, tmp_path)
 
 
 @pytest.fixture
