@@ -8,7 +8,9 @@ import os
 from pathlib import Path
 
 from apercite_analytics.config import load as config
+from apercite_analytics.config.settings import Settings
 from apercite_analytics.dictionary import definitions
+from apercite_analytics.dictionary.kpis import Kpi
 from apercite_analytics.errors import ConfigError
 
 log = logging.getLogger("apercite_analytics")
@@ -77,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _dictionary_folder(args: argparse.Namespace, settings) -> Path:
+def _dictionary_folder(args: argparse.Namespace, settings: Settings) -> Path:
     """--dictionary, else the config's [dictionary] path, else ./metrics."""
     folder = args.dictionary or definitions.folder_of(settings) or Path("metrics")
     if not folder.is_dir():
@@ -98,7 +100,7 @@ def _build(args: argparse.Namespace) -> int:
     return 0
 
 
-def warn_unstored_kpis(settings, kpis) -> None:
+def warn_unstored_kpis(settings: Settings, kpis: list[Kpi]) -> None:
     """One warning (file:line) per KPI whose metric the configured store never had: an empty panel
     would otherwise go unnoticed. A store that does not exist yet is not checked (it says so)."""
     from apercite_analytics.cli.metrics import _existing_store

@@ -9,11 +9,13 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from apercite_analytics.cli.metrics import _existing_store
 from apercite_analytics.config import load as config
 from apercite_analytics.config.secrets import mask_url
+from apercite_analytics.config.settings import Settings
 from apercite_analytics.dictionary import definitions, kpis
 from apercite_analytics.errors import EXIT_FAILED, AnalyticsError, ConfigError, StoreError
 from apercite_analytics.files import write_atomic
@@ -108,7 +110,10 @@ def run(args: argparse.Namespace) -> int:
     return deliver(args, settings, digest, outputs)
 
 
-def deliver(args, settings, digest: digests.Digest, outputs) -> int:
+def deliver(
+    args: argparse.Namespace, settings: Settings, digest: digests.Digest, outputs: list[tuple[str, Path | None]]
+) -> int:
+    """Write the files, then e-mail, then post; each failure one error line. Exit status 1 if any failed."""
     failures = 0
     plain = text.render(digest)
     charts = _charts(digest) if any(k in ("html", "pdf") for k, _ in outputs) or args.email else {}
@@ -151,7 +156,7 @@ def deliver(args, settings, digest: digests.Digest, outputs) -> int:
     return EXIT_FAILED if failures else 0
 
 
-def _attempt(action) -> int:
+def _attempt(action: Callable[[], str]) -> int:
     try:
         log.info("%s", action())
     except ConfigError:
@@ -169,6 +174,6 @@ def _charts(digest: digests.Digest) -> dict[str, bytes]:
     return {r.kpi.key: drawer.png(r) for r in digest.results if r.value is not None or r.previous is not None}
 
 
-def _src(charts: dict[str, bytes], result) -> str | None:
+def _src(charts: dict[str, bytes], result: digests.KpiResult) -> str | None:
     png = charts.get(result.kpi.key)
     return html.data_uri(png) if png is not None else None
