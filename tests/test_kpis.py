@@ -192,3 +192,19 @@ def test_the_business_dashboard_reads_the_users_own_metrics(user_setup, tmp_path
             assert rows("Refunds") == []
     finally:
         engine.dispose()
+
+
+def test_metrics_validate_checks_the_kpis_too(tmp_path, capsys):
+    kpi_file = "kpis:\n  - {key: ok, title: Fine, metric: shop.orders}\n  - {key: a, title: A, metric: shop.order}\n"
+    load(tmp_path, kpi_file)
+    config = tmp_path / "analytics.toml"
+    config.write_text(f'[store]\nurl = "sqlite:///{tmp_path / "store.db"}"\n\n[dictionary]\npath = "dictionary"\n')
+    assert cli.main(["metrics", "validate", "-c", str(config)]) == 1
+    where = tmp_path / "dictionary"
+    assert capsys.readouterr().err.splitlines()[1:] == [
+        f"error: {where / 'kpis.yaml'}:3: a: metric: no dictionary definition covers shop.order",
+        f"error: {where}: 1 KPI problem",
+    ]
+    (where / "kpis.yaml").write_text("kpis:\n  - {key: ok, title: Fine, metric: shop.orders}\n")
+    assert cli.main(["metrics", "validate", "-c", str(config)]) == 0
+    assert capsys.readouterr().err.splitlines()[-1] == f"{where}: 1 KPIs, ok"
