@@ -41,6 +41,7 @@ h2{font-size:17px;margin:20px 0 8px;border-bottom:1px solid #d1d9e0;padding-bott
 .bar span{display:block;height:6px;border-radius:3px;background:#0969da}
 .chart{flex:0 0 auto;max-width:100%}
 .chart img{display:block;max-width:100%;height:auto}
+@media print{body{background:#fff;padding:0}}
 footer{margin-top:20px;color:#59636e;font-size:13px;border-top:1px solid #d1d9e0;padding-top:8px}
 </style></head>
 <body><main>
