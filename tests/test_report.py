@@ -175,7 +175,7 @@ def test_empty_and_partial_periods(seeded_pg, capsys, tmp_path):
     assert not re.search(r"\b0(\.0+)?\b", "\n".join(lines))
     # a period that is not over yet: partial, never a final-looking number
     today = datetime.now(UTC).date()
-    until = (today + timedelta(days=1)).isoformat()
+    until = max(today + timedelta(days=1), seed.AFTER + timedelta(days=1)).isoformat()  # after now, after the seed
     assert (
         cli.main(
             ["report", "-c", str(path), "--since", "2026-11-29", "--until", until, "--out", str(tmp_path / "p.html")]
