@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import sqlite3
 import subprocess
@@ -295,3 +296,44 @@ def test_a_configuration_error_fails_the_tasks_at_once(airflow, tmp_path):
         "fail_if_a_reader_failed": ("failed", 1),
     }, output
     assert not (config.parent / "analytics.db").exists()
+
+
+REPORT_DAG_ID = "apercite_analytics_report"
+WEEK = "--since {{ (data_interval_end - macros.timedelta(days=7)) | ds }} --until {{ data_interval_end | ds }}"
+SHOP_DICTIONARY = """\
+defaults: {owner: shop, data_source: sql, value_type: integer, time_frame: 1h, aggregation: sum}
+metrics:
+  - {key: shop.orders.count, description: Orders in the hour., unit: orders}
+  - {key: shop.orders.amount, description: Order amounts in the hour., unit: EUR, value_type: number}
+  - {key: objects.*.count, description: Rows of a table., unit: rows, aggregation: last, time_frame: all}
+"""
+SHOP_KPIS = "kpis:\n  - {key: orders, title: Orders, section: Shop, metric: shop.orders.count, chart: bar}\n"
+
+
+def test_the_weekly_report_dag_reports_the_week_of_its_interval(airflow, tmp_path):
+    config = make_config(tmp_path / "deploy")
+    (config.parent / "dictionary").mkdir()
+    (config.parent / "dictionary" / "shop.yaml").write_text(SHOP_DICTIONARY, encoding="utf-8")
+    (config.parent / "dictionary" / "kpis.yaml").write_text(SHOP_KPIS, encoding="utf-8")
+    with config.open("a", encoding="utf-8") as file:
+        file.write('\n[dictionary]\npath = "dictionary"\n')
+    (report,) = airflow.dagbag(tmp_path, {"APERCITE_CONFIG": str(config)})
+    assert report["import_errors"] == {}
+    dag = report["dags"][REPORT_DAG_ID]
+    assert dag["timetable"]["__var"] == {"expression": "30 6 * * 1", "timezone": "UTC"}  # Mondays, after Sunday
+    assert dag["catchup"] is False and list(dag["tasks"]) == ["report"]
+    cli = f"{sys.executable} -m apercite_analytics"
+    assert dag["tasks"]["report"]["bash_command"] == f"{cli} report {WEEK} --email -c {config}"
+
+    hourly = airflow.run("dags", "test", DAG_ID, "2026-11-20T11:00:00+00:00", APERCITE_CONFIG=str(config))
+    assert hourly.returncode == 0, hourly.stdout[-3000:] + hourly.stderr[-3000:]
+    out = tmp_path / "week.txt"
+    result = airflow.run(
+        "dags", "test", REPORT_DAG_ID, "2026-11-23T06:30:00+00:00",
+        APERCITE_CONFIG=str(config), APERCITE_REPORT_ARGS=f"--out {out}",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    text = out.read_text(encoding="utf-8")
+    orders = len([at for at, _ in ORDERS if at.startswith("2026-11-20 10:")])  # the hour the hourly run wrote
+    assert text.startswith("KPI report: 16 Nov 2026 – 22 Nov 2026")
+    assert re.search(rf"^  Orders\s+{orders} orders\s+previous period: no data$", text, re.M), text

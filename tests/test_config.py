@@ -75,7 +75,10 @@ def test_defaults_and_env_default_syntax(tmp_path, monkeypatch):
     ("text", "expected"),
     [
         ('[store]\nurl = "${MISSING_VAR_X}"\n', "store.url: environment variable MISSING_VAR_X is not set"),
-        ("[stor]\n", "stor: unknown section (known: collector, dictionary, monitoring, readers, sources, store)"),
+        (
+            "[stor]\n",
+            "stor: unknown section (known: collector, dictionary, monitoring, readers, report, sources, store)",
+        ),
         (
             '[store]\nurl = "sqlite://"\nbatchsize = 3\n',
             "store.batchsize: unknown key (known: batch_size, lock_wait, url)",
@@ -156,3 +159,4 @@ def test_example_config_is_valid(monkeypatch):
     assert settings.dictionary.path == "../metrics"  # the shipped dictionary, relative to examples/
     assert settings.store.url.startswith("postgresql://")
     assert settings.collector.key_file == "/etc/apercite/events.key" and settings.collector.port == 8787
+    assert settings.report.smtp_host == "smtp.example.com" and settings.report.port == 587

@@ -75,7 +75,7 @@ def test_panel_reads_values_by_primary_key_range(big_store, uid, title, sql, das
 def test_without_the_date_range_the_index_only_finds_the_metric(big_store):
     """The discriminating case: with only the exact time filter, the whole history of the metric
     is read (no date in the index condition) — what `series_range` exists to avoid."""
-    uid, _, sql, dashboard = next(p for p in PANELS if p[1] == "Users over time")
+    uid, _, sql, dashboard = next(p for p in PANELS if p[1] == "Users")
     ctx = dashboard_context(dashboard, datetime.now(UTC), **VALUES)
     naive = sql.replace(series_range(), "$__timeFilter(time)")
     conditions = [n.get("Index Cond", "") for n in value_scans(plan_of(big_store, expand(naive, ctx)))]

@@ -46,9 +46,6 @@ ROOT = Path(__file__).resolve().parents[1]
 DASHBOARDS = {p.stem: json.loads(p.read_text()) for p in sorted((ROOT / "grafana/dashboards").glob("*.json"))}
 INTERVAL = timedelta(hours=3)  # $__interval: panels that group by it get 3-hour buckets
 VARIABLES = {
-    "acquisition": Variable("signup"),
-    "activation": Variable("activation"),
-    "active": Variable("activation"),
     "timed_event": Variable("render"),
     "metric": Variable(["objects.users.count", "events.activation.users.7d"], multi=True),
 }
@@ -109,38 +106,37 @@ def ratio(numerator: float, denominator: float) -> float | None:
 
 
 def business(seeded) -> dict[str, tuple[list[str], list[tuple]]]:
+    """The KPIs of metrics/kpis.yaml: each panel's column is its KPI title, lowercase."""
     per_day = buckets(86_400)
     per_interval = buckets(int(INTERVAL.total_seconds()))
     days = days_in()
     wau, mau = DAILY["events.activation.users.7d"], DAILY["events.activation.users.28d"]
+
+    def daily_sums(title: str, *metrics: str) -> tuple[list[str], list[tuple]]:
+        return ["time", title], [(t, sum(total(m, keys) for m in metrics)) for t, keys in per_day.items()]
+
+    def interval_sums(title: str, metric: str) -> tuple[list[str], list[tuple]]:
+        return ["time", title], [(t, total(metric, keys)) for t, keys in per_interval.items()]
+
     return {
+        "Signups": daily_sums("signups", "events.signup.count"),
+        "New accounts": daily_sums("new accounts", "app.signups.free", "app.signups.pro"),
+        "Sessions": interval_sums("sessions", "ga.sessions"),
+        "New visitors": interval_sums("new visitors", "ga.new_users"),
         "Activation rate": (
             ["activation rate"],
             [(total("events.activation.count") / total("events.signup.count"),)],
         ),
+        "Activations": daily_sums("activations", "events.activation.count"),
+        "Activated accounts": (
+            ["time", "activated accounts"],
+            [(int(at(d).timestamp()), DAILY["app.users.activated"][d]) for d in days],
+        ),
         "Users": (["time", "users"], points("objects.users.count")),
-        "WAU / MAU": (["time", "stickiness"], [(at(d), wau[d] / mau[d]) for d in days]),
-        "Sessions": (["sessions", "new users"], [(total("ga.sessions"), total("ga.new_users"))]),
-        "Signups and activations per day": (
-            ["time", "signup", "activation"],
-            [
-                (t, total("events.signup.count", keys), total("events.activation.count", keys))
-                for t, keys in per_day.items()
-            ],
-        ),
-        "Activation rate per day": (
-            ["time", "activation rate"],
-            [
-                (t, ratio(total("events.activation.count", keys), total("events.signup.count", keys)))
-                for t, keys in per_day.items()
-            ],
-        ),
-        "Sessions and new users": (
-            ["time", "sessions", "new users"],
-            [(t, total("ga.sessions", keys), total("ga.new_users", keys)) for t, keys in per_interval.items()],
-        ),
-        "Weekly and monthly active users": (["time", "WAU", "MAU"], [(at(d), wau[d], mau[d]) for d in days]),
-        "Users over time": (["time", "users"], points("objects.users.count")),
+        "WAU / MAU": (["time", "wau / mau"], [(at(d), wau[d] / mau[d]) for d in days]),
+        "Projects": (["time", "projects"], points("objects.projects.count")),
+        "Weekly active users": (["time", "weekly active users"], [(at(d), wau[d]) for d in days]),
+        "Monthly active users": (["time", "monthly active users"], [(at(d), mau[d]) for d in days]),
     }
 
 
@@ -328,11 +324,8 @@ def test_variable_queries_offer_the_stored_names(seeded):
         for variable in dashboard["templating"]["list"]:
             _, rows = run(seeded["engine"], variable["query"], context(dashboard["uid"]))
             options[variable["name"]] = [r[0] for r in rows]
-    assert options["acquisition"] == options["activation"] == options["active"] == ["activation", "signup", "trial"]
     assert options["timed_event"] == ["render"]
     assert options["metric"] == sorted(seeded["metrics"])
-    defaults = {v["name"]: v["current"].get("value") for d in DASHBOARDS.values() for v in d["templating"]["list"]}
-    assert defaults["acquisition"] == "signup" and defaults["activation"] == "activation"
 
 
 def test_alert_rule_counts_successful_runs_of_the_last_two_hours(pg_url):

@@ -27,6 +27,9 @@ DEPLOY = Path(__file__).resolve().parent.parent / "deploy"
 CRONTAB = DEPLOY / "cron" / "apercite-analytics"
 SERVICE = DEPLOY / "systemd" / "apercite-analytics.service"
 TIMER = DEPLOY / "systemd" / "apercite-analytics.timer"
+REPORT_CRONTAB = DEPLOY / "cron" / "apercite-analytics-report"
+REPORT_SERVICE = DEPLOY / "systemd" / "apercite-analytics-report.service"
+REPORT_TIMER = DEPLOY / "systemd" / "apercite-analytics-report.timer"
 # The deployment paths the files name, replaced by temporary ones in the tests.
 HOME, LOG, VENV_PYTHON = "/srv/apercite-analytics", "/var/log/apercite-analytics/cron.log", ".venv/bin/python"
 UNIT_PYTHON = "/opt/apercite-analytics/.venv/bin/python"
@@ -34,10 +37,10 @@ _CRON_FIELD = re.compile(r"^(\*|\d+(-\d+)?)(/\d+)?(,(\*|\d+(-\d+)?)(/\d+)?)*$")
 _ENV_LINE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\s*=")
 
 
-def cron_jobs() -> list[tuple[list[str], str]]:
+def cron_jobs(crontab: Path = CRONTAB) -> list[tuple[list[str], str]]:
     """(five time fields, command) of every job line: comments, blank and NAME=value lines skipped."""
     jobs = []
-    for line in CRONTAB.read_text(encoding="utf-8").splitlines():
+    for line in crontab.read_text(encoding="utf-8").splitlines():
         if not line.strip() or line.lstrip().startswith("#") or _ENV_LINE.match(line):
             continue
         fields = line.split(None, 5)
@@ -138,16 +141,14 @@ def test_the_systemd_units_carry_the_promised_settings():
     assert timer["Install"]["WantedBy"] == "timers.target"
 
 
-def test_systemd_analyze_verifies_the_units(tmp_path):
-    analyze = shutil.which("systemd-analyze")
-    assert analyze, "systemd-analyze is needed (Debian: apt-get install systemd; .ci/run installs it)"
-    text = SERVICE.read_text(encoding="utf-8")
-    assert text.count(UNIT_PYTHON) == 1
-    (tmp_path / SERVICE.name).write_text(text.replace(UNIT_PYTHON, sys.executable), encoding="utf-8")
-    shutil.copy(TIMER, tmp_path / TIMER.name)
+def verify(analyze: str, service: Path, timer: Path, folder: Path) -> None:
+    """`systemd-analyze verify` the two units (ExecStart's Python pointed at this one) says nothing."""
+    text = service.read_text(encoding="utf-8")
+    (folder / service.name).write_text(text.replace(UNIT_PYTHON, sys.executable), encoding="utf-8")
+    shutil.copy(timer, folder / timer.name)
     result = subprocess.run(
-        [analyze, "verify", SERVICE.name, TIMER.name],
-        cwd=tmp_path,
+        [analyze, "verify", service.name, timer.name],
+        cwd=folder,
         capture_output=True,
         text=True,
         timeout=120,
@@ -155,6 +156,14 @@ def test_systemd_analyze_verifies_the_units(tmp_path):
     )
     # verify exits 0 on unknown keys and bad values too: it only warns, so any output is a finding.
     assert (result.returncode, result.stdout, result.stderr) == (0, "", ""), result
+
+
+def test_systemd_analyze_verifies_the_units(tmp_path):
+    analyze = shutil.which("systemd-analyze")
+    assert analyze, "systemd-analyze is needed (Debian: apt-get install systemd; .ci/run installs it)"
+    text = SERVICE.read_text(encoding="utf-8")
+    assert text.count(UNIT_PYTHON) == 1
+    verify(analyze, SERVICE, TIMER, tmp_path)
     (tmp_path / "typo.service").write_text(text.replace("Type=oneshot", "Tpye=oneshot"), encoding="utf-8")
     typo = subprocess.run(
         [analyze, "verify", "typo.service"], cwd=tmp_path, capture_output=True, text=True, timeout=120
@@ -164,3 +173,45 @@ def test_systemd_analyze_verifies_the_units(tmp_path):
         [analyze, "calendar", unit(TIMER)["Timer"]["OnCalendar"]], capture_output=True, text=True, timeout=60
     )
     assert calendar.returncode == 0 and "Normalized form: *-*-* *:05:00 UTC" in calendar.stdout, calendar
+
+
+# -- the weekly report -------------------------------------------------------------------------------
+
+
+def test_the_report_crontab_line_runs_weekly_and_writes_the_report(cron_home, tmp_path):
+    ((fields, command),) = cron_jobs(REPORT_CRONTAB)
+    assert all(_CRON_FIELD.match(f) for f in fields) and "%" not in command
+    assert fields == ["30", "6", "*", "*", "1"]  # Mondays 06:30, once Sunday's last hour is written
+    assert "report --period week --email --out report.html" in command
+    shutil.copytree(DEPLOY.parent / "metrics", cron_home / "metrics")  # the dictionary, with its KPIs
+    with (cron_home / "analytics.toml").open("a", encoding="utf-8") as config:
+        config.write('\n[dictionary]\npath = "metrics"\n')
+    assert run_cron_command(cron_home, tmp_path / "cron.log").returncode == 0  # the hourly job fills the store
+    log = tmp_path / "report.log"
+    # no SMTP server here: the same line, printing the text instead of mailing it
+    command = command.replace(HOME, shlex.quote(str(cron_home))).replace(
+        "/var/log/apercite-analytics/report.log", shlex.quote(str(log))
+    )
+    command = command.replace(VENV_PYTHON, shlex.quote(sys.executable)).replace("--email", "--out -")
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("APERCITE_")}
+    result = subprocess.run(["/bin/sh", "-c", command], env=environment, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0 and result.stdout == result.stderr == "", result
+    text = log.read_text(encoding="utf-8")
+    assert "\nKPI report: week " in text and "Job health: last successful run" in text and "error:" not in text
+    assert "<!DOCTYPE html>" in (cron_home / "report.html").read_text(encoding="utf-8")
+
+
+def test_the_report_units_verify_and_run_on_mondays(tmp_path):
+    service, timer = unit(REPORT_SERVICE), unit(REPORT_TIMER)
+    run = service["Service"]
+    assert run["Type"] == "oneshot" and run["User"] == "apercite-analytics"
+    assert run["ExecStart"] == f"{UNIT_PYTHON} -m apercite_analytics report --period week --email --out report.html"
+    assert run["EnvironmentFile"] == unit(SERVICE)["Service"]["EnvironmentFile"]  # the same secrets file
+    assert timer["Timer"]["OnCalendar"] == "Mon *-*-* 06:30:00 UTC" and timer["Timer"]["Unit"] == REPORT_SERVICE.name
+    analyze = shutil.which("systemd-analyze")
+    assert analyze, "systemd-analyze is needed (Debian: apt-get install systemd; .ci/run installs it)"
+    verify(analyze, REPORT_SERVICE, REPORT_TIMER, tmp_path)
+    calendar = subprocess.run(
+        [analyze, "calendar", "Mon *-*-* 06:30:00 UTC"], capture_output=True, text=True, timeout=60
+    )
+    assert "Normalized form: Mon *-*-* 06:30:00 UTC" in calendar.stdout, calendar

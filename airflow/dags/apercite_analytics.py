@@ -22,6 +22,11 @@ Settings (an Airflow Variable, else the environment variable, else the default):
     apercite_lookback    APERCITE_LOOKBACK    also re-read this much before each interval ("3h", "2d";
                                               default none): for sources whose recent hours still
                                               change (late rows, GA4's processing delay)
+    apercite_report_args APERCITE_REPORT_ARGS what the weekly `report` task does (--email)
+
+A second DAG, `apercite_analytics_report`, sends the KPI report of each ISO week (Monday to
+Sunday, UTC) on Monday at 06:30 UTC: `report --since <Monday before> --until <this Monday>
+--email`, the week read from the run's data interval, so a cleared run re-sends the same week.
 
 Exit statuses: 1 (a reader or the store failed) is retried with exponential backoff; 2 (a usage or
 configuration error) fails the task at once, because retrying cannot fix a config file. The rollup
@@ -48,6 +53,7 @@ except ImportError:  # older Airflow 3 releases have it only here
     from airflow.timetables.interval import CronDataIntervalTimetable
 
 DAG_ID = "apercite_analytics"
+REPORT_DAG_ID = "apercite_analytics_report"
 DEFAULT_START_DATE = "2026-11-01"
 EXIT_USAGE = 2  # our CLI's exit status for a usage or configuration error
 
@@ -172,3 +178,22 @@ with DAG(
 
     readers >> rollup
     readers >> fail_if_a_reader_failed()
+
+REPORT_ARGS = setting("apercite_report_args", "APERCITE_REPORT_ARGS", "--email")
+WEEK = "--since {{ (data_interval_end - macros.timedelta(days=7)) | ds }} --until {{ data_interval_end | ds }}"
+
+with DAG(
+    dag_id=REPORT_DAG_ID,
+    description="apercite-analytics: the weekly KPI report (e-mail, webhook or files)",
+    schedule=CronDataIntervalTimetable("30 6 * * 1", timezone="UTC"),  # Mondays 06:30: Sunday is in the store
+    start_date=START_DATE,
+    catchup=False,  # unpausing sends last week's report, not one per week since start_date
+    max_active_runs=1,
+    tags=["apercite-analytics"],
+    default_args={"retries": 2, "retry_delay": timedelta(minutes=10), "execution_timeout": timedelta(minutes=20)},
+) as report_dag:
+    AperciteCommand(
+        task_id="report",
+        bash_command=f"{CLI} report {WEEK} {REPORT_ARGS} {CONFIG_ARG}",
+        cwd=str(CONFIG.parent),
+    )

@@ -7,6 +7,10 @@ import logging
 import os
 from pathlib import Path
 
+from apercite_analytics.config import load as config
+from apercite_analytics.config.settings import Settings
+from apercite_analytics.dictionary import definitions
+from apercite_analytics.dictionary.kpis import Kpi
 from apercite_analytics.errors import ConfigError
 
 log = logging.getLogger("apercite_analytics")
@@ -37,15 +41,18 @@ def add_parsers(commands, common: argparse.ArgumentParser, parser_class: type) -
     push.add_argument("--datasource-uid", help="uid of your PostgreSQL data source (default: apercite-store)")
     push.add_argument("--folder-uid", default="apercite-analytics", help="folder uid (default: apercite-analytics)")
     push.add_argument("--timeout", type=float, default=10.0, help="seconds per request (default: 10)")
+    for command in (build, push):
+        command.add_argument(
+            "--dictionary",
+            type=Path,
+            metavar="FOLDER",
+            help="the metrics dictionary with the KPIs (default: the config's [dictionary], else ./metrics)",
+        )
 
 
 def run(args: argparse.Namespace) -> int:
     if args.dashboards_command == "build":
-        from apercite_analytics.dashboards.build import build
-
-        for path, changed in build(args.out):
-            log.info("%s %s", "wrote" if changed else "unchanged", path)
-        return 0
+        return _build(args)
     from apercite_analytics.dashboards.push import push
 
     if args.user:
@@ -59,8 +66,56 @@ def run(args: argparse.Namespace) -> int:
             raise ConfigError(
                 f"set ${TOKEN_ENV} to a Grafana service-account token, or use --user with ${PASSWORD_ENV}"
             )
+    folder = _dictionary_folder(args, config.load(args.config, required=False))
     for line in push(
-        args.url, credential, datasource_uid=args.datasource_uid, folder_uid=args.folder_uid, timeout=args.timeout
+        args.url,
+        credential,
+        datasource_uid=args.datasource_uid,
+        folder_uid=args.folder_uid,
+        timeout=args.timeout,
+        dictionary=folder,
     ):
         log.info("%s", line)
     return 0
+
+
+def _dictionary_folder(args: argparse.Namespace, settings: Settings) -> Path:
+    """--dictionary, else the config's [dictionary] path, else ./metrics."""
+    folder = args.dictionary or definitions.folder_of(settings) or Path("metrics")
+    if not folder.is_dir():
+        raise ConfigError(f"{folder}: no metrics dictionary here (add [dictionary] path, or pass --dictionary)")
+    return folder
+
+
+def _build(args: argparse.Namespace) -> int:
+    """Build from the dictionary's KPIs; warn (file:line) about KPI metrics the store never had."""
+    from apercite_analytics.dashboards.build import build, load_dictionary
+
+    settings = config.load(args.config, required=False)
+    folder = _dictionary_folder(args, settings)
+    for path, changed in build(folder, args.out):
+        log.info("%s %s", "wrote" if changed else "unchanged", path)
+    if settings.path is not None:
+        warn_unstored_kpis(settings, load_dictionary(folder)[1])
+    return 0
+
+
+def warn_unstored_kpis(settings: Settings, kpis: list[Kpi]) -> None:
+    """One warning (file:line) per KPI whose metric the configured store never had: an empty panel
+    would otherwise go unnoticed. A store that does not exist yet is not checked (it says so)."""
+    from apercite_analytics.cli.metrics import _existing_store
+    from apercite_analytics.dictionary.kpis import never_stored
+    from apercite_analytics.errors import StoreError
+    from apercite_analytics.store.handle import Store
+
+    try:
+        if _existing_store(settings) is None:
+            log.info("KPI metrics not checked: the store has no metrics yet")
+            return
+        with Store(settings.store.url) as store:
+            names = store.metric_names()
+    except StoreError as exc:
+        log.warning("KPI metrics not checked against the store: %s", exc)
+        return
+    for line in never_stored(kpis, names):
+        log.warning("%s", line)

@@ -16,7 +16,7 @@ from sqlalchemy.engine import Engine, make_url
 
 from apercite_analytics.config import load as config
 from apercite_analytics.dictionary import definitions as dictionary
-from apercite_analytics.dictionary import export
+from apercite_analytics.dictionary import export, kpis
 from apercite_analytics.dictionary.definitions import Definition, Dictionary
 from apercite_analytics.errors import EXIT_FAILED, EXIT_OK, ConfigError
 from apercite_analytics.record import as_exact
@@ -129,6 +129,14 @@ def _validate(args: argparse.Namespace, settings: config.Settings) -> int:
         return EXIT_FAILED
     events = f" and {len(metrics.events)} events" if metrics.events else ""
     log.info("%s: %d definitions%s in %d files, ok", folder, len(metrics), events, metrics.files)
+    found, kpi_errors = kpis.load(folder, metrics)
+    for error in kpi_errors:
+        log.error("%s", error)
+    if kpi_errors:
+        log.error("%s: %d KPI problem%s", folder, len(kpi_errors), "s" * (len(kpi_errors) != 1))
+        return EXIT_FAILED
+    if found:
+        log.info("%s: %d KPIs, ok", folder, len(found))
     if not args.strict:
         return EXIT_OK
     engine = _existing_store(settings)

@@ -21,6 +21,7 @@ from apercite_analytics.config.secrets import register_secret, register_url
 from apercite_analytics.config.settings import (
     DictionarySettings,
     MonitoringSettings,
+    ReportSettings,
     Settings,
     SourceSettings,
     StoreSettings,
@@ -70,7 +71,7 @@ def load(cli_path: str | None = None, *, required: bool = True) -> Settings:
 def parse(raw: Mapping[str, Any], *, path: Path | None = None, environ: Mapping[str, str] | None = None) -> Settings:
     """Validate an already-decoded TOML document (errors name the dotted key, not the file)."""
     raw = interpolate(raw, os.environ if environ is None else environ)
-    known = {"store", "monitoring", "sources", "readers", "dictionary", "collector"}
+    known = {"store", "monitoring", "sources", "readers", "dictionary", "collector", "report"}
     for key in raw:
         if key not in known:
             raise ConfigError(f"{key}: unknown section (known: {', '.join(sorted(known))})")
@@ -102,6 +103,8 @@ def parse(raw: Mapping[str, Any], *, path: Path | None = None, environ: Mapping[
     collector = parse_dataclass(CollectorSettings, raw["collector"], "collector") if "collector" in raw else None
     if collector is not None:
         collector.check("collector")
+    report = parse_dataclass(ReportSettings, raw.get("report", {}), "report")
+    report.check("report")
 
     for url in [
         store.url,
@@ -117,6 +120,7 @@ def parse(raw: Mapping[str, Any], *, path: Path | None = None, environ: Mapping[
         readers=readers,
         dictionary=dictionary,
         collector=collector,
+        report=report,
     )
 
 

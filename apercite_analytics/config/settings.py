@@ -74,6 +74,45 @@ class DictionarySettings:
 
 
 @dataclass(frozen=True)
+class ReportSettings:
+    """`[report]`: the KPI report's defaults, and the SMTP server `report --email` sends through."""
+
+    period: str = "week"  # day, week or month: the last complete one (UTC)
+    dashboards: list[str] = field(default_factory=list)  # only the KPIs of these dashboards (default: all)
+    title: str = "KPI report"
+    smtp_host: str = "localhost"
+    smtp_port: int = 0  # 0: 465 with ssl, 587 with starttls, 25 with none
+    smtp_security: str = "starttls"  # starttls, ssl or none
+    smtp_user: str | None = None
+    smtp_password: str | None = None  # "${SMTP_PASSWORD}": from the environment, never written here
+    smtp_timeout: float = 30.0
+    smtp_cafile: str | None = None  # CA certificates to trust (PEM; relative to the config's folder)
+    mail_from: str = ""
+    mail_to: list[str] = field(default_factory=list)
+    webhook_timeout: float = 10.0
+
+    def check(self, where: str) -> None:
+        if self.period not in ("day", "week", "month"):
+            raise ConfigError(f"{where}.period: must be one of day, week, month, got {self.period!r}")
+        if self.smtp_security not in ("starttls", "ssl", "none"):
+            raise ConfigError(f"{where}.smtp_security: must be one of starttls, ssl, none, got {self.smtp_security!r}")
+        if not 0 <= self.smtp_port <= 65535:
+            raise ConfigError(f"{where}.smtp_port: must be between 0 and 65535, got {self.smtp_port}")
+        for name in ("smtp_timeout", "webhook_timeout"):
+            if not 0 < getattr(self, name) <= 3600:
+                raise ConfigError(f"{where}.{name}: must be between 0 and 3600 seconds")
+        if (self.smtp_user is None) != (self.smtp_password is None):
+            raise ConfigError(f"{where}.smtp_user: set both smtp_user and smtp_password, or neither")
+        for address in [self.mail_from, *self.mail_to]:
+            if address and "@" not in address:
+                raise ConfigError(f"{where}: {address!r} is not an e-mail address")
+
+    @property
+    def port(self) -> int:
+        return self.smtp_port or {"ssl": 465, "starttls": 587, "none": 25}[self.smtp_security]
+
+
+@dataclass(frozen=True)
 class Settings:
     """The whole configuration; `readers` maps a reader name to its module's settings object."""
 
@@ -84,6 +123,7 @@ class Settings:
     readers: dict[str, Any] = field(default_factory=dict)
     dictionary: DictionarySettings | None = None  # None: no [dictionary] section
     collector: Any = None  # config.collector.CollectorSettings; None: no [collector] section
+    report: ReportSettings = field(default_factory=ReportSettings)
 
 
 def check_url(url: str, where: str) -> None:

@@ -1,129 +1,51 @@
-"""The product dashboards: Business (acquisition, activation, users, sessions) and Quality of
-service (latency, errors, event durations). Panel SQL carries no comments (recent Grafana
-versions strip them before interpolating)."""
+"""The product dashboards: Business (generated from the dictionary's KPIs) and Quality of service
+(latency, errors, event durations; units from the dictionary). Panel SQL carries no comments
+(recent Grafana versions strip them before interpolating)."""
 
 from __future__ import annotations
 
+from apercite_analytics.dashboards.kpi_panels import kpi_panel
 from apercite_analytics.dashboards.panels import (
     Dashboard,
     hourly_sql,
     in_list,
-    per_interval_sql,
     query_variable,
-    ratio_sql,
     series_range,
     stat,
-    sum_of,
     timeseries,
 )
+from apercite_analytics.dashboards.units import Units
+from apercite_analytics.dictionary.kpis import Kpi
 
 RANGE = series_range()
 
-# -- Business -------------------------------------------------------------------------------------
+# -- Business (and any other dashboard the KPIs name) ------------------------------------------------
 
-EVENT_NAMES = (
-    "SELECT substring(name FROM '^events\\.([a-z0-9_]+)\\.count$') AS event FROM metric "
-    "WHERE name ~ '^events\\.[a-z0-9_]+\\.count$' ORDER BY 1"
-)
-ACQ = "events.$acquisition.count"
-ACT = "events.$activation.count"
-WAU = "events.$active.users.7d"
-MAU = "events.$active.users.28d"
+TITLES = {"business": ("Business", "The KPIs of the metrics dictionary (KPI files in its folder), by section.")}
 
 
-def business() -> Dashboard:
-    return Dashboard(
-        uid="apercite-business",
-        title="Business",
-        description="Acquisition, activation, users, sessions and engagement at a glance.",
-        time_from="now-30d",
-        variables=[
-            query_variable("acquisition", "Acquisition event", EVENT_NAMES, default="signup"),
-            query_variable("activation", "Activation event", EVENT_NAMES, default="activation"),
-            query_variable("active", "Active-user event (WAU/MAU)", EVENT_NAMES, default="activation"),
-        ],
-        panels=[
-            stat(
-                "Activation rate",
-                ratio_sql(ACT, ACQ, "activation rate", per_time=False),
-                table=True,
-                unit="percentunit",
-                decimals=1,
-                description="$activation events per $acquisition event over the whole time range.",
-            ),
-            stat(
-                "Users",
-                hourly_sql('value AS "users"', "metric = 'objects.users.count'"),
-                sparkline=True,
-                description="Rows of the users table (objects.users.count), the latest hour.",
-            ),
-            stat(
-                "WAU / MAU",
-                ratio_sql(WAU, MAU, "stickiness", daily=True),
-                unit="percentunit",
-                decimals=1,
-                sparkline=True,
-                description="Stickiness: distinct $active users over 7 days divided by over 28 days, the latest day.",
-            ),
-            stat(
-                "Sessions",
-                f"""SELECT sum(value) FILTER (WHERE metric = 'ga.sessions') AS "sessions",
-  sum(value) FILTER (WHERE metric = 'ga.new_users') AS "new users"
-FROM hourly_series
-WHERE metric IN ('ga.sessions', 'ga.new_users')
-  AND {RANGE}""",
-                table=True,
-                description="Google Analytics sessions and new users over the time range.",
-            ),
-            timeseries(
-                "Signups and activations per day",
-                per_interval_sql(
-                    f'{sum_of(ACQ)} AS "$acquisition",\n  {sum_of(ACT)} AS "$activation"',
-                    (ACQ, ACT),
-                    "1d",
-                ),
-                bars=True,
-                description="Count of $acquisition and $activation events per UTC day.",
-            ),
-            timeseries(
-                "Activation rate per day",
-                per_interval_sql(
-                    f'{sum_of(ACT)}\n  / NULLIF({sum_of(ACQ)}, 0) AS "activation rate"',
-                    (ACQ, ACT),
-                    "1d",
-                ),
-                unit="percentunit",
-                description="$activation events per $acquisition event, per UTC day.",
-            ),
-            timeseries(
-                "Sessions and new users",
-                per_interval_sql(
-                    f'{sum_of("ga.sessions")} AS "sessions",\n  {sum_of("ga.new_users")} AS "new users"',
-                    ("ga.sessions", "ga.new_users"),
-                ),
-                interval="1h",
-                description="Google Analytics ga.sessions and ga.new_users, summed per interval (at least an hour).",
-            ),
-            timeseries(
-                "Weekly and monthly active users",
-                f"""SELECT time,
-  sum(value) FILTER (WHERE metric = '{WAU}') AS "WAU",
-  sum(value) FILTER (WHERE metric = '{MAU}') AS "MAU"
-FROM daily_series
-WHERE metric IN ('{WAU}', '{MAU}')
-  AND {RANGE}
-GROUP BY time
-ORDER BY 1""",
-                description="Distinct users with a $active event in the 7 and 28 days up to each UTC day.",
-            ),
-            timeseries(
-                "Users over time",
-                hourly_sql('value AS "users"', "metric = 'objects.users.count'"),
-                width=24,
-                description="Rows of the users table, hour by hour.",
-            ),
-        ],
-    )
+def kpi_dashboards(kpis: list[Kpi]) -> list[Dashboard]:
+    """One dashboard per `dashboard:` the KPIs name (always `business`), panels grouped by section."""
+    names = ["business", *dict.fromkeys(k.dashboard for k in kpis if k.dashboard != "business")]
+    dashboards = []
+    for name in names:
+        mine = [k for k in kpis if k.dashboard == name]
+        sections = list(dict.fromkeys(k.section for k in mine))
+        title, description = TITLES.get(name, (name.replace("_", " ").capitalize(), f"The KPIs of dashboard {name}."))
+        dashboards.append(
+            Dashboard(
+                uid=f"apercite-{name.replace('_', '-')}",
+                title=title,
+                description=description,
+                time_from="now-30d",
+                panels=[  # per section: its stats side by side, then its charts
+                    kpi_panel(k)
+                    for section in sections
+                    for k in sorted((k for k in mine if k.section == section), key=lambda k: k.chart != "stat")
+                ],
+            )
+        )
+    return dashboards
 
 
 # -- Quality of service ---------------------------------------------------------------------------
@@ -140,7 +62,7 @@ ERROR_RATE = """sum(value) FILTER (WHERE metric = 'http.errors.5xx')
 DURATIONS = tuple(f"events.$timed_event.duration.{p}" for p in ("p50", "p90", "p99", "max"))
 
 
-def quality_of_service() -> Dashboard:
+def quality_of_service(units: Units) -> Dashboard:
     prefix = len("http.requests.") + 1
     return Dashboard(
         uid="apercite-qos",
@@ -155,14 +77,14 @@ FROM hourly_series
 WHERE (metric = 'http.errors.5xx' OR metric LIKE 'http.requests.%')
   AND {RANGE}""",
                 table=True,
-                unit="percentunit",
+                unit=units.ratio("http.errors.5xx", "http.requests.*"),
                 decimals=2,
                 description="http.errors.5xx over the sum of every http.requests.<status>, over the range.",
             ),
             stat(
                 "Latency p99",
                 hourly_sql('value AS "p99"', "metric = 'http.latency.p99'"),
-                unit="s",
+                unit=units.of("http.latency.p99"),
                 sparkline=True,
                 description="http.latency.p99, the latest hour.",
             ),
@@ -173,12 +95,13 @@ FROM hourly_series
 WHERE metric LIKE 'http.requests.%'
   AND {RANGE}""",
                 table=True,
+                unit=units.of("http.requests.*"),
                 description="Sum of every http.requests.<status> over the range.",
             ),
             stat(
                 "Latency p50",
                 hourly_sql('value AS "p50"', "metric = 'http.latency.p50'"),
-                unit="s",
+                unit=units.of("http.latency.p50"),
                 sparkline=True,
                 description="http.latency.p50, the latest hour.",
             ),
@@ -189,7 +112,7 @@ WHERE metric LIKE 'http.requests.%'
                     f"metric IN ({in_list(*LATENCY)})",
                     order="1, 2",
                 ),
-                unit="s",
+                unit=units.of(*LATENCY),
                 description="http.latency.p50 / p90 / p99 per hour.",
             ),
             timeseries(
@@ -201,7 +124,7 @@ WHERE (metric = 'http.errors.5xx' OR metric LIKE 'http.requests.%')
   AND {RANGE}
 GROUP BY 1
 ORDER BY 1""",
-                unit="percentunit",
+                unit=units.ratio("http.errors.5xx", "http.requests.*"),
                 interval="1h",
                 description="http.errors.5xx over all http.requests.<status>, per interval (at least an hour).",
             ),
@@ -217,6 +140,7 @@ ORDER BY 1, 2""",
                 bars=True,
                 stack=True,
                 interval="1h",
+                unit=units.of("http.requests.*"),
                 description="http.requests.<status>, summed per interval (at least an hour).",
             ),
             timeseries(
@@ -226,7 +150,7 @@ ORDER BY 1, 2""",
                     f"metric IN ({in_list(*DURATIONS)})",
                     order="1, 2",
                 ),
-                unit="s",
+                unit=units.of(*(d.replace("$timed_event", "*") for d in DURATIONS)),
                 description="events.$timed_event.duration.p50 / p90 / p99 / max per hour.",
             ),
         ],

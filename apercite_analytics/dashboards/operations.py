@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from apercite_analytics.dashboards import panels
 from apercite_analytics.dashboards.panels import Dashboard, hourly_sql, in_list, stat, table, timeseries
+from apercite_analytics.dashboards.units import Units
 
 RANGE = panels.series_range()
 
@@ -13,7 +14,7 @@ RANGE = panels.series_range()
 SPIDERS = ("spider.idle", "spider.active", "spider.total")
 
 
-def workers() -> Dashboard:
+def workers(units: Units) -> Dashboard:
     by_state = hourly_sql(
         f"substr(metric, {len('spider.') + 1}) AS metric, value", f"metric IN ({in_list(*SPIDERS)})", order="1, 2"
     )
@@ -22,16 +23,28 @@ def workers() -> Dashboard:
         title="Workers",
         description="Spider workers: idle, active and total, hour by hour.",
         panels=[
-            stat("Workers now", by_state, width=12, description="spider.idle / active / total, the latest hour."),
+            stat(
+                "Workers now",
+                by_state,
+                width=12,
+                unit=units.of(*SPIDERS),
+                description="spider.idle / active / total, the latest hour.",
+            ),
             stat(
                 "Utilisation",
                 panels.ratio_sql("spider.active", "spider.total", "utilisation"),
                 width=12,
-                unit="percentunit",
+                unit=units.ratio("spider.active", "spider.total"),
                 sparkline=True,
                 description="Active workers over all workers, the latest hour.",
             ),
-            timeseries("Workers by state", by_state, width=24, description="spider.idle / active / total per hour."),
+            timeseries(
+                "Workers by state",
+                by_state,
+                width=24,
+                unit=units.of(*SPIDERS),
+                description="spider.idle / active / total per hour.",
+            ),
         ],
     )
 
@@ -39,7 +52,7 @@ def workers() -> Dashboard:
 # -- ETL health -----------------------------------------------------------------------------------
 
 
-def etl_health() -> Dashboard:
+def etl_health(units: Units) -> Dashboard:
     return Dashboard(
         uid="apercite-etl",
         title="ETL health",
@@ -114,7 +127,7 @@ ORDER BY 1""",
             timeseries(
                 "Run duration",
                 hourly_sql('value AS "seconds"', "metric = 'etl.run.seconds'"),
-                unit="s",
+                unit=units.of("etl.run.seconds"),
                 description="etl.run.seconds per hour.",
             ),
             timeseries(
@@ -124,6 +137,7 @@ ORDER BY 1""",
                     "metric IN ('etl.run.values', 'etl.run.errors', 'etl.run.rejected')",
                     order="1, 2",
                 ),
+                unit=units.of("etl.run.values", "etl.run.errors", "etl.run.rejected"),
                 description="etl.run.values / errors / rejected per hour.",
             ),
             timeseries(
@@ -131,6 +145,7 @@ ORDER BY 1""",
                 hourly_sql(
                     "split_part(metric, '.', 3) AS metric, value", "metric LIKE 'etl.reader.%.records'", order="1, 2"
                 ),
+                unit=units.of("etl.reader.*.records"),
                 description="etl.reader.<reader>.records per hour.",
             ),
             timeseries(
@@ -138,6 +153,7 @@ ORDER BY 1""",
                 hourly_sql(
                     "split_part(metric, '.', 3) AS metric, value", "metric LIKE 'etl.reader.%.errors'", order="1, 2"
                 ),
+                unit=units.of("etl.reader.*.errors"),
                 bars=True,
                 description="etl.reader.<reader>.errors per hour.",
             ),

@@ -11,9 +11,11 @@ Credentials: a service-account token (`Authorization: Bearer …`) or a user and
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 from typing import Any
 
 from apercite_analytics.config.secrets import mask_url
+from apercite_analytics.dashboards.build import SHIPPED, load_dictionary
 from apercite_analytics.dashboards.definitions import all_dashboards
 from apercite_analytics.dashboards.panels import DATASOURCE
 from apercite_analytics.errors import AnalyticsError, ConfigError
@@ -81,6 +83,7 @@ def push(
     datasource_uid: str | None = None,
     folder_uid: str = FOLDER_UID,
     timeout: float = 10.0,
+    dictionary: Path = SHIPPED,
 ) -> list[str]:
     """Upload every dashboard (overwriting the previous version); returns one line per dashboard."""
     api = _api(url, credential, timeout)
@@ -102,7 +105,7 @@ def push(
             raise
         _call(url, f"creating folder {folder_uid!r}", api.folder.create_folder, FOLDER_TITLE, uid=folder_uid)
     lines = []
-    for dashboard in all_dashboards():
+    for dashboard in all_dashboards(*load_dictionary(dictionary)):
         model = dashboard.to_json()
         if datasource_uid:
             model = with_datasource(model, datasource_uid)

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, fields
 from datetime import date, datetime
 from functools import cached_property
@@ -240,8 +240,8 @@ def _load_file(path: Path, shown: str, errors: list[str], events: list[EventDefi
     except (OSError, UnicodeDecodeError) as exc:
         errors.append(f"{shown}: cannot read: {exc}")
         return []
-    if document is None:
-        return []
+    if document is None or (isinstance(document, dict) and "kpis" in document):
+        return []  # empty, or a KPI file: dictionary/kpis.py reads it
     if is_event_file(document):
         events.extend(parse_events(document, shown, errors))
         return []
@@ -286,16 +286,9 @@ def _definition(entry: Any, defaults: Mapping, shown: str, index: int, errors: l
         errors.append(f"{shown}: entry {index + 1}: expected a mapping of fields, got {type(entry).__name__}")
         return None
     key = entry.get("key")
-    label = key if isinstance(key, str) and key else f"entry {index + 1}"
     found_before = len(errors)
-
-    def problem(name: str | None, message: str) -> None:
-        line = entry.key_lines.get(name, entry.line) if name else entry.line
-        errors.append(f"{shown}:{line}: {label}: {name + ': ' if name else ''}{message}")
-
-    for name in entry:
-        if name not in FIELDS:
-            problem(str(name), f"unknown field (known: {', '.join(FIELDS)})")
+    label = key if isinstance(key, str) and key else f"entry {index + 1}"
+    problem = entry_problems(entry, FIELDS, shown, label, errors)
     values = {**defaults, **entry}
     for name in REQUIRED:
         if values.get(name) in (None, ""):
@@ -339,6 +332,20 @@ def _definition(entry: Any, defaults: Mapping, shown: str, index: int, errors: l
     if len(errors) > found_before:
         return None
     return Definition(**{k: v for k, v in values.items() if k in FIELDS}, file=shown, line=entry.line)
+
+
+def entry_problems(entry: _Located, known: tuple[str, ...], shown: str, label: str, errors: list[str]) -> Callable:
+    """`problem(field, message)` for one YAML entry: appends `file:line: label: field: message`, at
+    the field's own line (the entry's when no field); unknown fields are reported at once."""
+
+    def problem(name: str | None, message: str) -> None:
+        line = entry.key_lines.get(name, entry.line) if name else entry.line
+        errors.append(f"{shown}:{line}: {label}: {name + ': ' if name else ''}{message}")
+
+    for name in entry:
+        if name not in known:
+            problem(str(name), f"unknown field (known: {', '.join(known)})")
+    return problem
 
 
 def _describe(value: Any) -> str:

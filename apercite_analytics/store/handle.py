@@ -13,7 +13,7 @@ from datetime import date, datetime
 from typing import Any
 
 from apercite_analytics.dictionary.definitions import Dictionary
-from apercite_analytics.store import definitions, rollup, runlog, schema
+from apercite_analytics.store import definitions, reads, rollup, runlog, schema
 from apercite_analytics.store.locks import RunLocks
 from apercite_analytics.store.values import MetricStore
 from apercite_analytics.store.watermarks import Watermarks
@@ -72,3 +72,11 @@ class Store:
 
     def last_success(self) -> dict[str, datetime]:
         return runlog.last_success(self.engine)
+
+    def metric_names(self) -> list[str]:
+        """Every metric name the store has (none in a store never migrated)."""
+        return definitions.stored_names(self.engine)
+
+    def report_reader(self) -> reads.ReportReader:
+        """Reads for the KPI report: values of some metrics over a range, the job's health."""
+        return reads.ReportReader(self.engine)

@@ -24,6 +24,9 @@ def hourly_values() -> dict[str, dict[tuple[date, int], float]]:
                 "events.activation.count": h % 3,
                 "events.trial.count": 1,
                 "objects.users.count": 100 + 24 * i + h,
+                "objects.projects.count": 20 + 24 * i + h // 2,
+                "app.signups.free": h % 2 + i,
+                "app.signups.pro": 1 if h % 6 == 0 else 0,
                 "ga.sessions": 10 + h,
                 "ga.new_users": h % 4,
                 "http.requests.200": 1000 + h,
@@ -60,6 +63,7 @@ def daily_values() -> dict[str, dict[date, float]]:
         values["events.activation.users.28d"][day] = 200 + 2 * i
         values["events.signup.users.7d"][day] = 70 + i
         values["events.signup.users.28d"][day] = 300
+        values["app.users.activated"][day] = 5 + i
     return dict(values)
 
 
