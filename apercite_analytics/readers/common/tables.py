@@ -31,6 +31,36 @@ def check_table(value: str, where: str) -> None:
         raise ConfigError(f"{where}: {value!r} is not a table name (letters, digits, _; optionally schema.table)")
 
 
+def check_table_name(value: str, where: str) -> None:
+    """A table the reader only names (never pastes into SQL): `table` or `schema.table`, any printable
+    name (`Billing Invoices`, `Users`), quoted by the dialect when it needs quoting."""
+    parts = value.split(".")
+    if len(parts) > 2 or not all(p.strip() and p.isprintable() and len(p) <= 63 for p in parts):
+        raise ConfigError(
+            f"{where}: {value!r} is not a table name (optionally schema.table; at most 63 characters each)"
+        )
+
+
+def find_table(connection: Connection, identifier: str) -> tuple[str | None, str]:
+    """(schema, name) of the source's table or view `identifier` names: the exact name, else the only
+    one that differs in case (PostgreSQL folds unquoted names to lowercase, so `Users` may be `users`).
+    A missing table is a SourceError listing the ones there are."""
+    schema, _, name = identifier.rpartition(".")
+    inspector = inspect(connection)
+    try:
+        names = [*inspector.get_table_names(schema=schema or None), *inspector.get_view_names(schema=schema or None)]
+    except NoSuchTableError:
+        names = []
+    if name in names:
+        return schema or None, name
+    folded = [n for n in names if n.lower() == name.lower()]
+    if len(folded) == 1:
+        return schema or None, folded[0]
+    shown = ", ".join(sorted(names)[:20]) + (", …" if len(names) > 20 else "") or "none"
+    where = f" in schema {schema!r}" if schema else ""
+    raise SourceError(f"no such table{where} (tables: {shown})")
+
+
 def check_column(value: str, where: str) -> None:
     if not IDENTIFIER.match(value):
         raise ConfigError(f"{where}: {value!r} is not a column name (letters, digits and _, not starting with a digit)")
