@@ -150,7 +150,7 @@ def test_a_failing_reader_exits_1_and_the_others_are_written(tmp_path, website, 
     errors = [line for line in err.splitlines() if line.startswith("error:")]
     assert len(errors) == 1, err
     assert errors[0].startswith("error: objects: 1 of 2 tables not counted: table 'no_such_table': source 'website'")
-    assert errors[0].endswith(": no such table (tables: projects, users)")  # reflected: names what there is
+    assert errors[0].endswith(": no such table: no_such_table (tables: projects, users)")  # reflected: lists them
     assert "Traceback" not in err
     assert "run FAILED: 1 node error" in err
     log = run_log(store_url)[-1]

@@ -22,6 +22,8 @@ from apercite_analytics.errors import ConfigError, SourceError
 
 IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 DIALECTS = ("postgresql", "mysql", "mariadb", "sqlite")
+# a name `objects` only looks up (reflected, then quoted): spaces and any case, but nothing that reads like SQL
+_TABLE_NAME = re.compile(r"^(?=.{1,63}$)[^\s\"'`;\x00-\x1f](?:[^\"'`;\x00-\x1f]*[^\s\"'`;\x00-\x1f])?$")
 
 
 def check_table(value: str, where: str) -> None:
@@ -35,9 +37,10 @@ def check_table_name(value: str, where: str) -> None:
     """A table the reader only names (never pastes into SQL): `table` or `schema.table`, any printable
     name (`Billing Invoices`, `Users`), quoted by the dialect when it needs quoting."""
     parts = value.split(".")
-    if len(parts) > 2 or not all(p.strip() and p.isprintable() and len(p) <= 63 for p in parts):
+    if len(parts) > 2 or not all(_TABLE_NAME.fullmatch(p) for p in parts):
         raise ConfigError(
-            f"{where}: {value!r} is not a table name (optionally schema.table; at most 63 characters each)"
+            f"{where}: {value!r} is not a table name (optionally schema.table; at most 63 characters each, "
+            "no quotes, no ;)"
         )
 
 
@@ -57,8 +60,7 @@ def find_table(connection: Connection, identifier: str) -> tuple[str | None, str
     if len(folded) == 1:
         return schema or None, folded[0]
     shown = ", ".join(sorted(names)[:20]) + (", …" if len(names) > 20 else "") or "none"
-    where = f" in schema {schema!r}" if schema else ""
-    raise SourceError(f"no such table{where} (tables: {shown})")
+    raise SourceError(f"no such table: {identifier} (tables{' of ' + schema if schema else ''}: {shown})")
 
 
 def check_column(value: str, where: str) -> None:
