@@ -56,7 +56,7 @@ def load(cli_path: str | None = None, *, required: bool = True) -> Settings:
     explicit = bool(cli_path or os.environ.get(ENV_CONFIG))
     if not path.is_file():
         if required or explicit:
-            hint = "" if explicit else " (pass --config, set APERCITE_CONFIG, or run `apercite-analytics demo`)"
+            hint = "" if explicit else " (pass --config, set APERCITE_CONFIG, or run `apercite-analytics init`)"
             raise ConfigError(f"{path}: config file not found{hint}")
         return Settings()
     try:
