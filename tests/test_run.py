@@ -343,6 +343,7 @@ def test_inspect_graph_prints_dot(tmp_path, website, sqlite_url, capsys):
     out = capsys.readouterr().out
     assert out.startswith("digraph {")
     assert "SetFields" not in out and "records" not in out  # no internal node
+    assert "needs Graphviz" in cli.parser()._subparsers._group_actions[0].choices["inspect"].format_help()
     for label in (
         'label="objects"',
         'label="sql.signups"',

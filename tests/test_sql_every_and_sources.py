@@ -194,3 +194,23 @@ def test_fan_out_and_schedule_config_errors(query, message):
 def test_one_source_may_use_source_in_its_template():
     parse_sql({"sources": ["a"], "metric": "app.{source}.{column}"})
     parse_sql({"source": "b", "metric": "app.{source}.{column}", "every": "6h"})
+
+
+def test_any_reader_runs_one_chain_by_name(tmp_path, capsys):
+    """`read prometheus.<query>` picks one chain like `read sql.<query>`: the plan filters the
+    chains every reader builds (here checked with `inspect`, which needs no server)."""
+    cfg = tmp_path / "analytics.toml"
+    cfg.write_text(
+        '[readers.prometheus]\nurl = "http://127.0.0.1:1"\n'
+        '[readers.prometheus.queries.latency]\nexpr = "up"\nmetric = "http.latency"\n'
+        '[readers.prometheus.queries.requests]\nexpr = "up"\nmetric = "http.requests"\n'
+        '[readers.json.documents.usage]\npath = "usage.json"\n'
+    )
+    assert cli.main(["inspect", "prometheus.latency", "json", "-c", str(cfg)]) == 0
+    out = capsys.readouterr().out
+    assert 'label="prometheus.latency"' in out and 'label="json.usage"' in out
+    assert "prometheus.requests" not in out
+    assert cli.main(["inspect", "prometheus.nope", "-c", str(cfg)]) == 2
+    assert "unknown chain 'prometheus.nope' (chains of prometheus: prometheus.latency, prometheus.requests)" in (
+        capsys.readouterr().err
+    )
