@@ -14,9 +14,9 @@ trailing `lookback` window on a normal run (the current period included, rewritt
 `--since/--until` range on a backfill. Source sessions run in UTC. Each query is its own chain
 (`sql.<query>`, or `sql.<query>.<source>` per source when `sources = ["a", "b"]` fans it out, with
 `{source}` in the metric template), so a failing query does not stop the others. `every = "1d"`
-runs a query at most once per period (`readers/common/schedule.py`). A query's rows are checked whole before any is
-passed on: a time not on a whole hour (or day), a duplicate, or two dimension values that map to
-one metric name fail that query with a message naming the row.
+runs a query at most once per period (`readers/common/schedule.py`). A query's rows are checked
+whole before any is passed on: a time not on a whole hour (or day), a duplicate, or two dimension
+values that map to one metric name fail that query with a message naming the row.
 """
 
 from __future__ import annotations

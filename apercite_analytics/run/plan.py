@@ -58,7 +58,7 @@ def reader_chains(settings: Settings, readers: list[str], window: Window, only: 
             raise ConfigError(f"unknown chain {wanted!r} (chains of {reader_of(wanted)}: {', '.join(mine) or 'none'})")
         chosen.update({c: [_unscheduled(n) for n in nodes] for c, nodes in found.items()})
     for reader in {reader_of(n) for n in only if "." not in n}:  # `read sql sql.x`: all of sql
-        chosen.update({c: nodes for c, nodes in chains.items() if reader_of(c) == reader})
+        chosen.update({c: nodes for c, nodes in chains.items() if reader_of(c) == reader and c not in chosen})
     return chosen
 
 
