@@ -33,6 +33,10 @@ def describe_db_error(exc: BaseException) -> str:
 
     from apercite_analytics.config.secrets import scrub
 
+    if isinstance(exc, ImportError):  # a database driver that is not installed: say which extra has it
+        from apercite_analytics.config.urls import missing_driver
+
+        return missing_driver(exc)
     if isinstance(exc, DBAPIError) and exc.orig is not None:
         text = str(exc.orig).strip()
     elif isinstance(exc, SQLAlchemyError):

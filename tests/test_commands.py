@@ -70,7 +70,7 @@ def test_console_script_and_version(tmp_path):
     [
         (["read", "all"], 2, "error: analytics.toml: config file not found (pass --config, set APERCITE_CONFIG"),
         (["frobnicate"], 2, "apercite-analytics: error: argument COMMAND: invalid choice: 'frobnicate'"),
-        (["inspect"], 2, "apercite-analytics inspect: error: the following arguments are required: --graph"),
+        (["read"], 2, "apercite-analytics read: error: the following arguments are required: READER"),
     ],
 )
 def test_errors_from_the_shell(tmp_path, args, code, first_line):

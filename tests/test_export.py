@@ -81,6 +81,15 @@ def test_export_round_trips_through_the_json_reader(tmp_path, store_url, capsys)
     document = json.loads(out.read_text())
     recorded = datetime.fromisoformat(document.pop("recorded_at"))
     assert abs(recorded - datetime.now(UTC)) < timedelta(minutes=1)
+    # what each value covers: its day, or its hour (an ISO 8601 interval)
+    day = "T00:00:00+00:00/P1D"
+    assert document.pop("periods") == {
+        "objects.users.count": f"{today}T00:00:00+00:00/PT1H",
+        "events.signup.users": f"{today}{day}",
+        "events.signup.users.7d": f"{today}{day}",
+        "events.signup.count": f"{yesterday - timedelta(days=3)}{day}",
+        "ga.ratio": f"{yesterday}T05:00:00+00:00/PT1H",
+    }
     expected = {
         "objects.users.count": 600,
         "events.signup.users": 2**40 + 1,
@@ -125,7 +134,8 @@ def test_export_to_stdout_and_its_errors(tmp_path, sqlite_url, capsys):
     cfg = config(tmp_path, "analytics", sqlite_url)
     assert cli.main(["export", "-c", str(cfg)]) == 0
     out = json.loads(capsys.readouterr().out)
-    assert out["ga"] == {"ratio": 1.5} and set(out) == {"ga", "recorded_at"}
+    assert out["ga"] == {"ratio": 1.5} and set(out) == {"ga", "recorded_at", "periods"}
+    assert out["periods"] == {"ga.ratio": "2026-11-20T00:00:00+00:00/P1D"}
     assert cli.main(["export", "--out", str(tmp_path / "no" / "such" / "dir.json"), "-c", str(cfg)]) == 2
     assert "--out " in capsys.readouterr().err
     bare = tmp_path / "bare.toml"

@@ -144,7 +144,7 @@ identifiers = st.one_of(
 
 @settings(max_examples=EXAMPLES, deadline=None)
 @given(tables=st.lists(identifiers, min_size=1, max_size=3))
-def test_table_names_from_config_are_identifiers_or_refused(tables):
+def test_table_names_from_config_are_quoted_names_or_refused(tables):
     document = {
         "sources": {"app": {"url": "sqlite:///x.db"}},
         "readers": {"objects": {"source": "app", "tables": tables}},
@@ -157,16 +157,16 @@ def test_table_names_from_config_are_identifiers_or_refused(tables):
     from sqlalchemy import func, select, table
     from sqlalchemy.dialects import postgresql
 
+    dialect = postgresql.dialect()
     for name, identifier in objects.table_map(settings_.readers["objects"]).items():
         schema, _, table_name = identifier.rpartition(".")
-        sql = str(
-            select(func.count())
-            .select_from(table(table_name, schema=schema or None))
-            .compile(dialect=postgresql.dialect())
-        )
-        # the identifier reaches SQL only as a (possibly quoted) name: nothing else can follow it
-        assert sql.rstrip().endswith(table_name) or sql.rstrip().endswith(f'"{table_name}"')
-        assert ";" not in sql and "--" not in sql
+        sql = str(select(func.count()).select_from(table(table_name, schema=schema or None)).compile(dialect=dialect))
+        # the identifier reaches SQL only as a name, quoted when it needs quoting (a space, capitals,
+        # `--`): nothing else can follow it, and no quote or `;` is accepted in it at all
+        quoted = dialect.identifier_preparer.quote(table_name)
+        assert sql.rstrip().endswith(quoted)
+        assert quoted.replace("%%", "%") in (table_name, f'"{table_name}"')  # psycopg2's paramstyle doubles a %
+        assert not {'"', "'", "`", ";"} & set(identifier)
         assert METRIC_NAME.match(f"objects.{name}.count")
 
 

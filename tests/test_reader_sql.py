@@ -648,12 +648,12 @@ def test_missing_sqlite_file(tmp_path):
         (
             {"signups": {"sql": "SELECT 1", "metric": "app.signups.{plan}"}},
             {"source": "app"},
-            "readers.sql.queries.signups.metric: unknown placeholder(s) {plan} (allowed: {column}, {query})",
+            "readers.sql.queries.signups.metric: unknown placeholder(s) {plan} (allowed: {column}, {query}, {source})",
         ),
         (
             {"signups": {"sql": "SELECT 1", "metric": "app.{}"}},
             {"source": "app"},
-            "readers.sql.queries.signups.metric: unknown placeholder(s) {} (allowed: {column}, {query})",
+            "readers.sql.queries.signups.metric: unknown placeholder(s) {} (allowed: {column}, {query}, {source})",
         ),
         (
             {"signups": {"sql": "SELECT 1", "metric": "app.{plan"}},

@@ -53,7 +53,7 @@ def test_grant_readonly_role_reads_and_cannot_write(pg_url, role, monkeypatch, c
             assert connection.execute(text("SHOW default_transaction_read_only")).scalar() == "on"
             row = connection.execute(text("SELECT metric, time, value FROM hourly_series")).one()
             assert (row.metric, row.time.isoformat(), row.value) == ("a.b", "2026-11-20T05:00:00+00:00", 2.5)
-            for table in ("metric", "daily_value", "daily_series", "run_log", "run_reader"):
+            for table in ("metric", "metric_definition", "daily_value", "daily_series", "run_log", "run_reader"):
                 connection.execute(text(f"SELECT count(*) FROM {table}")).scalar()
         for statement in (
             "INSERT INTO metric (name) VALUES ('x')",
@@ -73,12 +73,19 @@ def test_print_shows_the_sql_without_a_password(pg_url, role, monkeypatch, capsy
     monkeypatch.setenv("APERCITE_GRAFANA_DB_PASSWORD", PASSWORD)
     assert cli.main(["db", "grant-readonly", "--url", pg_url, "--role", role, "--print"]) == 0
     out = capsys.readouterr().out
-    assert "GRANT SELECT ON public.metric, public.hourly_value" in out and f"TO {role};" in out
+    assert "GRANT SELECT ON public.metric, public.metric_definition, public.hourly_value" in out
+    assert f"TO {role};" in out
     assert "default_transaction_read_only = on" in out and PASSWORD not in out
 
 
 def test_bad_role_name_and_sqlite_store_are_clear_errors(sqlite_url, capsys):
     assert cli.main(["db", "grant-readonly", "--url", sqlite_url, "--role", "x; drop"]) == 2
     assert "--role 'x; drop': a role name is lowercase letters" in capsys.readouterr().err
-    assert cli.main(["db", "grant-readonly", "--url", sqlite_url]) == 1
-    assert "a read-only role is for PostgreSQL stores" in capsys.readouterr().err
+    for extra in ([], ["--print"]):  # --print too: no PostgreSQL SQL for a SQLite store
+        assert cli.main(["db", "grant-readonly", "--url", sqlite_url, *extra]) == 2
+        captured = capsys.readouterr()
+        assert captured.out == ""
+        assert captured.err == (
+            f"error: db grant-readonly: PostgreSQL only; the store {sqlite_url} is sqlite, which has no roles "
+            "(Grafana reads the store through its PostgreSQL data source)\n"
+        )

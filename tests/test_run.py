@@ -103,7 +103,7 @@ def test_read_all_write_then_rerun_is_idempotent(tmp_path, website, store_url, c
     assert stored(store_url) == expected
     err = capsys.readouterr().err
     assert "objects: reads current values only; --since/--until do not apply to it" in err
-    assert "written: hourly_value 4 rows, daily_value 0 rows, 3 new metrics" in err
+    assert "values written: 4 hourly, 0 daily (4 new or changed); 3 new metrics" in err
     assert "run ok" in err
 
     # the source changes; the same hours are read again: one row per key, the newest value
@@ -150,7 +150,7 @@ def test_a_failing_reader_exits_1_and_the_others_are_written(tmp_path, website, 
     errors = [line for line in err.splitlines() if line.startswith("error:")]
     assert len(errors) == 1, err
     assert errors[0].startswith("error: objects: 1 of 2 tables not counted: table 'no_such_table': source 'website'")
-    assert "no such table: no_such_table" in errors[0]
+    assert errors[0].endswith(": no such table: no_such_table (tables: projects, users)")  # reflected: lists them
     assert "Traceback" not in err
     assert "run FAILED: 1 node error" in err
     log = run_log(store_url)[-1]
@@ -248,7 +248,7 @@ def test_without_write_prints_and_writes_nothing(tmp_path, website, capsys):
         ["2026-11-20", "10", "app.signups", "2"],
         ["2026-11-20", "11", "app.signups", "1"],
     ]
-    assert "printed 2 values; nothing written" in err
+    assert "values printed: 2; nothing written" in err
     assert not store_path.exists()
 
 
@@ -287,7 +287,10 @@ def test_unconfigured_reader_exits_2_and_all_says_what_it_skips(tmp_path, websit
     assert cli.main(["read", "sql", "-c", str(cfg)]) == 2
     assert capsys.readouterr().err == f"error: reader 'sql' is not configured: {cfg} has no [readers.sql] section\n"
     assert cli.main(["read", "all", "-c", str(cfg)]) == 0
-    assert f"sql: not configured (no [readers.sql] in {cfg}), skipped\n" in capsys.readouterr().err
+    assert "not configured" not in capsys.readouterr().err  # quiet by default: one debug line
+    assert cli.main(["read", "all", "-v", "-c", str(cfg)]) == 0
+    others = ", ".join(sorted(set(available()) - {"objects"}))
+    assert f"not configured in {cfg}, skipped: {others}\n" in capsys.readouterr().err
 
 
 def test_argparse_errors_exit_2(capsys):
@@ -329,20 +332,22 @@ def test_dead_store_is_one_line_and_exit_1(tmp_path, website, capsys):
     cfg = make_config(tmp_path, "postgresql://etl:store-pw-123@127.0.0.1:1/metrics", website)
     assert cli.main(["read", "objects", "sql", "--write", "-c", str(cfg)]) == 1
     err = capsys.readouterr().err
-    lines = [line for line in err.splitlines() if ": not configured (no [readers." not in line]  # unused readers
+    lines = err.splitlines()
     assert lines[0].startswith("error: store (postgresql://etl:***@127.0.0.1:1/metrics): connection to server")
     assert "store-pw-123" not in err and len(lines) == 1
 
 
 def test_inspect_graph_prints_dot(tmp_path, website, sqlite_url, capsys):
     cfg = make_config(tmp_path, sqlite_url, website)
-    assert cli.main(["inspect", "--graph", "-c", str(cfg)]) == 0
+    assert cli.main(["inspect", "-c", str(cfg)]) == 0  # the only action: no flag needed (--graph still accepted)
     out = capsys.readouterr().out
     assert out.startswith("digraph {")
+    assert "SetFields" not in out and "records" not in out  # no internal node
+    assert "needs Graphviz" in cli.parser()._subparsers._group_actions[0].choices["inspect"].format_help()
     for label in (
-        "label=objects",
+        'label="objects"',
         'label="sql.signups"',
-        "label=normalize",
+        'label="normalize"',
         'label="hourly writer"',
         'label="daily writer"',
     ):

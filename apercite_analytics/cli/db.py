@@ -46,6 +46,11 @@ def _schema(args: argparse.Namespace) -> int:
     from apercite_analytics.store import schema as store
 
     url = args.url or config.load(args.config, required=False).store.url
+    if args.db_command == "current":
+        missing = store.missing_sqlite_file(url)
+        if missing is not None:  # never create a store to say it is empty
+            print(f"no store: {missing} does not exist (`db upgrade` or `read --write` creates it)")
+            return EXIT_OK
     engine = store.open_engine(url)
     try:
         if args.db_command == "current":
@@ -70,6 +75,7 @@ def _grant_readonly(args: argparse.Namespace) -> int:
 
     readonly.check_role(args.role)
     url = args.url or config.load(args.config, required=False).store.url
+    readonly.check_dialect(url)
     engine = store.open_engine(url)
     try:
         if args.print:

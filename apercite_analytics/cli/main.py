@@ -1,6 +1,6 @@
 """The command line's front: the parser, logging, the exit status, and dispatch to one module per
 command group (`read.py`: read, inspect; `db.py`; `metrics.py`: metrics, rollup, export;
-`dashboards.py`; `demo.py`; `collect.py`; `report.py`).
+`dashboards.py`; `init.py`; `demo.py`; `collect.py`; `report.py`).
 
 Exit status: 0 all good; 1 a reader, node or the store failed (the others still ran and wrote);
 2 a usage or configuration error (one line naming the culprit).
@@ -14,7 +14,7 @@ import os
 import sys
 
 from apercite_analytics import __version__
-from apercite_analytics.cli import collect, dashboards, db, demo, metrics, read, report
+from apercite_analytics.cli import collect, dashboards, db, demo, init, metrics, read, report
 from apercite_analytics.config import load as config
 from apercite_analytics.config.secrets import scrub
 from apercite_analytics.errors import EXIT_FAILED, EXIT_USAGE, AnalyticsError, ConfigError
@@ -65,6 +65,7 @@ def parser() -> argparse.ArgumentParser:
     db.add_parsers(commands, common, _Parser)
     metrics.add_parsers(commands, common, _Parser)  # metrics …, rollup, export
     dashboards.add_parsers(commands, common, _Parser)
+    init.add_parsers(commands, common)
     demo.add_parsers(commands, common)
     collect.add_parsers(commands, common)
     report.add_parsers(commands, common)
@@ -108,6 +109,8 @@ def _dispatch(args: argparse.Namespace, argv: list[str]) -> int:
         return metrics.run(args)
     if args.command == "dashboards":
         return dashboards.run(args)
+    if args.command == "init":
+        return init.run(args)
     if args.command == "demo":
         return demo.run(args)
     if args.command == "collect":

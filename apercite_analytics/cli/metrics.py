@@ -233,9 +233,17 @@ def _show(args: argparse.Namespace, settings: config.Settings) -> int:
 
 
 def _sync(args: argparse.Namespace, settings: config.Settings) -> int:
-    dictionary.require(settings)
-    engine = _ready_store(settings, dictionary.configured(settings))
-    engine.dispose()
+    folder = dictionary.require(settings)
+    metrics = dictionary.configured(settings)
+    engine = _ready_store(settings, None)
+    try:
+        synced = store_definitions.sync(engine, metrics)
+    finally:
+        engine.dispose()
+    state = "" if synced.changed or synced.described else "; the store was already up to date"
+    log.info("%s, from %s into %s%s", synced.line(), folder, store.describe(engine), state)
+    if synced.uncovered:
+        log.info("stored metrics no definition covers: %s", rollup.names(synced.uncovered, "metric"))
     return EXIT_OK
 
 
@@ -262,10 +270,10 @@ def _export(args: argparse.Namespace, settings: config.Settings) -> int:
     dictionary.require(settings)
     engine = _ready_store(settings, dictionary.configured(settings))
     try:
-        values, left_out = export.current_values(engine)
+        values, periods, left_out = export.current(engine)
     finally:
         engine.dispose()
-    export.write(export.payload(values), args.out)
+    export.write(export.payload(values, periods=periods), args.out)
     where = f" to {args.out}" if args.out else ""
     log.info("exported %d active metric%s%s", len(values), "s" * (len(values) != 1), where)
     if left_out:

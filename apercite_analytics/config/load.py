@@ -1,6 +1,9 @@
 """The config file into one `Settings`: found at `--config`, else `$APERCITE_CONFIG`, else
-`./analytics.toml`. Secrets come only from the environment through `${NAME}` (or
-`${NAME:-default}`; `$$` is a literal `$`) and are remembered so that no output shows them.
+`./analytics.toml`. Secrets come from the environment through `${NAME}` (or `${NAME:-default}`;
+`$$` is a literal `$`) or from a file through `${file:PATH}` (Docker/Kubernetes secrets, systemd
+`LoadCredential=`: the file's content, one trailing newline removed; PATH relative to the config
+file's folder). Secret-looking variables and every file secret are remembered, so no output shows
+them. Relative file settings are resolved from the config file's folder (`paths.py`).
 
 The only config module that knows the readers: it asks the reader registry for each section's
 dataclass, so the readers import `settings.py` and never this module.
@@ -8,7 +11,6 @@ dataclass, so the readers import `settings.py` and never this module.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import re
 import tomllib
@@ -16,6 +18,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from apercite_analytics.config import paths
 from apercite_analytics.config.collector import CollectorSettings
 from apercite_analytics.config.secrets import register_secret, register_url
 from apercite_analytics.config.settings import (
@@ -35,7 +38,9 @@ __all__ = ["Settings", "config_path", "interpolate", "load", "parse"]
 ENV_CONFIG = "APERCITE_CONFIG"
 DEFAULT_CONFIG = "analytics.toml"
 _SECRET_ENV = re.compile(r"PASSWORD|PASSWD|SECRET|TOKEN|KEY|CREDENTIAL", re.IGNORECASE)
-_INTERPOLATION = re.compile(r"\$(?:\$|\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>[^}]*))?\})")
+_INTERPOLATION = re.compile(
+    r"\$(?:\$|\{(?:file:(?P<file>[^}]+)|(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>[^}]*))?)\})"
+)
 
 
 def config_path(cli_path: str | None) -> Path:
@@ -53,7 +58,7 @@ def load(cli_path: str | None = None, *, required: bool = True) -> Settings:
     explicit = bool(cli_path or os.environ.get(ENV_CONFIG))
     if not path.is_file():
         if required or explicit:
-            hint = "" if explicit else " (pass --config, set APERCITE_CONFIG, or run `apercite-analytics demo`)"
+            hint = "" if explicit else " (pass --config, set APERCITE_CONFIG, or run `apercite-analytics init`)"
             raise ConfigError(f"{path}: config file not found{hint}")
         return Settings()
     try:
@@ -70,7 +75,10 @@ def load(cli_path: str | None = None, *, required: bool = True) -> Settings:
 
 def parse(raw: Mapping[str, Any], *, path: Path | None = None, environ: Mapping[str, str] | None = None) -> Settings:
     """Validate an already-decoded TOML document (errors name the dotted key, not the file)."""
-    raw = interpolate(raw, os.environ if environ is None else environ)
+    base = path.parent if path is not None else Path(".")
+    raw = interpolate(raw, os.environ if environ is None else environ, base=base)
+    if path is not None:
+        raw = paths.resolve(raw, base)
     known = {"store", "monitoring", "sources", "readers", "dictionary", "collector", "report"}
     for key in raw:
         if key not in known:
@@ -79,8 +87,6 @@ def parse(raw: Mapping[str, Any], *, path: Path | None = None, environ: Mapping[
     store.check("store")
     monitoring = parse_dataclass(MonitoringSettings, raw.get("monitoring", {}), "monitoring")
     monitoring.check("monitoring")
-    if monitoring.textfile and path is not None:
-        monitoring = dataclasses.replace(monitoring, textfile=str(path.parent / monitoring.textfile))
     sources = convert(dict[str, SourceSettings], raw.get("sources", {}), "sources")
     for name, source in sources.items():
         check_name(name, f"sources.{name}")
@@ -124,13 +130,15 @@ def parse(raw: Mapping[str, Any], *, path: Path | None = None, environ: Mapping[
     )
 
 
-def interpolate(value: Any, environ: Mapping[str, str], where: str = "") -> Any:
-    """Replace `${NAME}` in every string, recursively; remember secret-looking values."""
+def interpolate(value: Any, environ: Mapping[str, str], where: str = "", base: Path = Path(".")) -> Any:
+    """Replace `${NAME}` and `${file:PATH}` in every string, recursively; remember secret values."""
     if isinstance(value, str):
 
         def replace(match: re.Match[str]) -> str:
             if match.group(0) == "$$":
                 return "$"
+            if match.group("file") is not None:
+                return read_secret_file(match.group("file"), base, where or "config")
             name, default = match.group("name"), match.group("default")
             if name in environ:
                 result = environ[name]
@@ -143,7 +151,23 @@ def interpolate(value: Any, environ: Mapping[str, str], where: str = "") -> Any:
 
         return _INTERPOLATION.sub(replace, value)
     if isinstance(value, dict):
-        return {k: interpolate(v, environ, f"{where}.{k}" if where else k) for k, v in value.items()}
+        return {k: interpolate(v, environ, f"{where}.{k}" if where else k, base) for k, v in value.items()}
     if isinstance(value, list):
-        return [interpolate(v, environ, f"{where}[{i}]") for i, v in enumerate(value)]
+        return [interpolate(v, environ, f"{where}[{i}]", base) for i, v in enumerate(value)]
     return value
+
+
+def read_secret_file(name: str, base: Path, where: str) -> str:
+    """A `${file:PATH}` secret: the file's text without its trailing newline, remembered as a secret."""
+    path = paths.file_path(name.strip(), base)
+    try:
+        secret = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise ConfigError(f"{where}: secret file {path}: cannot read: {reason}") from None
+    secret = secret[:-1] if secret.endswith("\n") else secret
+    secret = secret[:-1] if secret.endswith("\r") else secret
+    if not secret:
+        raise ConfigError(f"{where}: secret file {path} is empty")
+    register_secret(secret)
+    return secret

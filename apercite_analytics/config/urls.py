@@ -7,6 +7,7 @@
 from sqlalchemy.engine import URL, make_url
 
 DEFAULT_DRIVERS = {"postgresql": "postgresql+psycopg2", "mysql": "mysql+pymysql", "mariadb": "mariadb+pymysql"}
+DRIVER_EXTRAS = {"pymysql": "mysql"}  # driver module → the extra of ours that installs it
 
 
 def database_url(url: str | URL) -> URL:
@@ -23,3 +24,14 @@ def display_url(url: str | URL) -> str:
         if parsed.drivername == driver:
             parsed = parsed.set(drivername=plain)
     return parsed.render_as_string(hide_password=True)
+
+
+def missing_driver(exc: ImportError) -> str:
+    """`No module named 'pymysql'` → what to install: our extra when one ships the driver."""
+    module = (exc.name or "").split(".")[0]
+    extra = DRIVER_EXTRAS.get(module)
+    if extra:
+        return f"the database driver {module} is not installed: pip install 'apercite-analytics[{extra}]'"
+    if module:
+        return f"the database driver {module} is not installed: pip install {module}"
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__

@@ -11,6 +11,7 @@ Credentials: a service-account token (`Authorization: Bearer …`) or a user and
 from __future__ import annotations
 
 import copy
+import re
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from apercite_analytics.errors import AnalyticsError, ConfigError
 
 FOLDER_UID = "apercite-analytics"
 FOLDER_TITLE = "apercite-analytics"
+_ERRNO = re.compile(r"\[Errno -?\d+\] ([^'\")\]]+)")
 
 
 class GrafanaError(AnalyticsError):
@@ -73,7 +75,20 @@ def _call(url: str, what: str, function, *args, **kwargs):
         message = f"Grafana at {mask_url(url)}: {what}: {status}{said or exc.message}{hint}"
         raise GrafanaError(message, exc.status_code) from None
     except OSError as exc:  # niquests' connection errors are OSErrors
-        raise GrafanaError(f"Grafana at {mask_url(url)}: {what}: cannot connect: {exc}") from None
+        raise GrafanaError(f"Grafana at {mask_url(url)}: {what}: cannot connect: {connection_problem(exc)}") from None
+
+
+def connection_problem(exc: OSError) -> str:
+    """The reason inside a transport error (`Connection refused`, `timed out`, a DNS failure), not
+    the urllib3 wrapper's text (pool, retries, object addresses)."""
+    text = str(exc)
+    found = _ERRNO.search(text)
+    if found:
+        return found.group(1).strip()
+    for reason in ("timed out", "Name or service not known", "certificate verify failed", "Connection reset"):
+        if reason.lower() in text.lower():
+            return reason
+    return text.splitlines()[0][:200] if text else type(exc).__name__
 
 
 def push(

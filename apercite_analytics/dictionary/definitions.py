@@ -174,13 +174,10 @@ _Loader.add_constructor("tag:yaml.org,2002:timestamp", _construct_timestamp)
 
 
 def folder_of(settings: Settings) -> Path | None:
-    """The configured dictionary folder (relative paths from the config file's folder), or None."""
+    """The configured dictionary folder (the config resolved it from the config file's folder), or None."""
     if settings.dictionary is None:
         return None
-    folder = Path(os.path.expanduser(settings.dictionary.path))
-    if not folder.is_absolute() and settings.path is not None:
-        folder = settings.path.parent / folder
-    return folder
+    return Path(os.path.expanduser(settings.dictionary.path))
 
 
 def configured(settings: Settings) -> Dictionary | None:

@@ -1,7 +1,7 @@
 """`json`: numbers from JSON documents (a file or an HTTP URL), such as a Service Ping usage payload.
 
     [readers.json.documents.usage]
-    url = "https://app.example.com/api/usage"    # or path = "usage.json" (relative to the working directory)
+    url = "https://app.example.com/api/usage"    # or path = "usage.json" (relative to the config file's folder)
     prefix = "usage"                             # default: the document's name; "" for none
     date_field = "recorded_at"                   # dotted path to an ISO date/time; default: the run time
     granularity = "day"                          # "day" (default, like Service Ping) or "hour"

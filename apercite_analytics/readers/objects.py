@@ -2,8 +2,9 @@
 
 A count is a point-in-time reading: it goes to the UTC hour the run observed it in (the run's
 start, so every gauge of one run lands in the same hour), and later runs in that hour rewrite it.
-Table names are identifiers, never SQL: they are checked against a strict pattern at config time
-and quoted by SQLAlchemy.
+Table names are names, never SQL: each is looked up in the source (reflected: the exact name, else
+the only one differing in case) and quoted by the dialect, so `"Billing Invoices"` or a mixed-case
+`Users` work; a missing table is an error listing the tables the source has.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from apercite_analytics.config.settings import SourceSettings, check_name, check
 from apercite_analytics.errors import ConfigError, SourceError
 from apercite_analytics.readers.common.naming import name_part
 from apercite_analytics.readers.common.sources import is_transient
-from apercite_analytics.readers.common.tables import check_table
+from apercite_analytics.readers.common.tables import check_table_name, find_table
 from apercite_analytics.window import Window, utcnow
 
 BACKFILL = False
@@ -50,7 +51,7 @@ def check(settings: Settings, sources: Mapping[str, SourceSettings], where: str)
     else:
         keyed = {f"{where}.tables[{i}]": identifier for i, identifier in enumerate(settings.tables)}
     for key, identifier in keyed.items():
-        check_table(identifier, key)
+        check_table_name(identifier, key)
     names = table_map(settings)
     if isinstance(settings.tables, list) and len(names) != len(settings.tables):
         raise ConfigError(f'{where}.tables: two tables give the same metric name; use a table of name = "table"')
@@ -75,10 +76,12 @@ class CountRows:
             counts: dict[str, int] = {}
             failed.clear()
             for name, identifier in self.tables.items():
-                schema, _, table_name = identifier.rpartition(".")
-                query = select(func.count()).select_from(table(table_name, schema=schema or None))
                 try:
+                    schema, table_name = find_table(connection, identifier)
+                    query = select(func.count()).select_from(table(table_name, schema=schema))
                     counts[f"objects.{name}.count"] = connection.execute(query).scalar_one()
+                except SourceError as exc:
+                    failed.append(f"table {identifier!r}: {sources.describe(self.source)}: {exc}")
                 except SQLAlchemyError as exc:
                     if is_transient(exc):
                         raise  # the connection is gone: retry everything on a new one

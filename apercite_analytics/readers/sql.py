@@ -11,17 +11,19 @@ This is how users add a business metric without writing Python:
 
 `:since` and `:until` (UTC, aligned to the granularity) are bound when the query uses them: the
 trailing `lookback` window on a normal run (the current period included, rewritten later), the
-`--since/--until` range on a backfill. Source sessions run in UTC. Each query is its own chain,
-so a failing query does not stop the others. A query's rows are checked whole before any is
-passed on: a time not on a whole hour (or day), a duplicate, or two dimension values that map to
-one metric name fail that query with a message naming the row.
+`--since/--until` range on a backfill. Source sessions run in UTC. Each query is its own chain
+(`sql.<query>`, or `sql.<query>.<source>` per source when `sources = ["a", "b"]` fans it out, with
+`{source}` in the metric template), so a failing query does not stop the others. `every = "1d"`
+runs a query at most once per period (`readers/common/schedule.py`). A query's rows are checked
+whole before any is passed on: a time not on a whole hour (or day), a duplicate, or two dimension
+values that map to one metric name fail that query with a message naming the row.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Literal
 
@@ -29,7 +31,8 @@ from sqlalchemy import text
 
 from apercite_analytics.config.settings import SourceSettings, check_name, check_source
 from apercite_analytics.errors import ConfigError, SourceError
-from apercite_analytics.readers.common.naming import name_part, period_dims, template_fields
+from apercite_analytics.readers.common.naming import fill, name_part, period_dims, template_fields
+from apercite_analytics.readers.common.schedule import Scheduled, check_every
 from apercite_analytics.window import DAY, HOUR, Window, floor_day, floor_hour, parse_duration, to_utc
 
 BACKFILL = True
@@ -50,6 +53,8 @@ class Query:
     values: list[str] = field(default_factory=list)
     metric: str = "{query}.{column}"
     lookback: str | None = None
+    sources: list[str] = field(default_factory=list)  # fan-out: one chain per source, `{source}` in `metric`
+    every: str | None = None  # run at most once per period ("1d", "6h"); None: every run
 
     @property
     def step(self) -> timedelta:
@@ -75,13 +80,27 @@ def check(settings: Settings, sources: Mapping[str, SourceSettings], where: str)
     for name, query in settings.queries.items():
         key = f"{where}.queries.{name}"
         check_name(name, key)
-        source = query.source or settings.source
-        if source is None:
-            raise ConfigError(f"{key}.source: missing (set it here or in [{where}])")
-        check_source(source, sources, f"{key}.source")
+        for source in query_sources(query, settings, key):
+            check_source(source, sources, f"{key}.sources" if query.sources else f"{key}.source")
         _check_sql(query.sql, f"{key}.sql")
         _check_columns(query, key)
         query.lookback_delta(f"{key}.lookback")
+        if query.every is not None:
+            check_every(query.every, f"{key}.every")
+
+
+def query_sources(query: Query, settings: Settings, key: str) -> list[str]:
+    """The sources a query runs on: its `sources` (fan-out), else its `source`, else the reader's."""
+    if query.sources:
+        if query.source is not None:
+            raise ConfigError(f"{key}: set source or sources, not both")
+        if len(set(query.sources)) != len(query.sources):
+            raise ConfigError(f"{key}.sources: a source is listed twice")
+        return list(query.sources)
+    source = query.source or settings.source
+    if source is None:
+        raise ConfigError(f"{key}.source: missing (set it here or in [{key.rsplit('.queries.', 1)[0]}])")
+    return [source]
 
 
 def _check_sql(sql: str, key: str) -> None:
@@ -104,13 +123,18 @@ def _check_columns(query: Query, key: str) -> None:
     taken = {query.time_column, *query.dimensions}
     if len(taken) != len(query.dimensions) + 1 or taken & set(query.values):
         raise ConfigError(f"{key}: time_column, dimensions and values must name different columns")
-    reserved = {"query", "column"} & set(query.dimensions)
+    reserved = {"query", "column", "source"} & set(query.dimensions)
     if reserved:
         raise ConfigError(
             f"{key}.dimensions: {', '.join(map(repr, sorted(reserved)))} is a template placeholder of its own; "
             "rename the column in the query (… AS kind)"
         )
-    template_fields(query.metric, {"query", "column", *query.dimensions}, f"{key}.metric")
+    fields = template_fields(query.metric, {"query", "column", "source", *query.dimensions}, f"{key}.metric")
+    if len(query.sources) > 1 and "source" not in fields:
+        raise ConfigError(
+            f"{key}.metric: the query runs on {len(query.sources)} sources, so {query.metric!r} would give each "
+            'source the same metric names: put {source} in it (e.g. "{query}.{source}.{column}")'
+        )
 
 
 class RunQuery:
@@ -228,7 +252,14 @@ def _describe(key: tuple) -> str:
 
 
 def chains(settings: Settings, window: Window) -> dict[str, list]:
-    return {
-        f"sql.{name}": [RunQuery(name, query, query.source or settings.source or "", window)]
-        for name, query in settings.queries.items()
-    }
+    """One chain per query and source: `sql.<query>`, or `sql.<query>.<source>` for a fan-out."""
+    result: dict[str, list] = {}
+    for name, query in settings.queries.items():
+        for source in query_sources(query, settings, f"readers.sql.queries.{name}"):
+            key = f"{name}.{source}" if query.sources else name
+            node = RunQuery(name, replace(query, metric=fill(query.metric, source=source)), source, window)
+            node.__name__ = f"sql.{key}"
+            if query.every is not None:
+                node = Scheduled(node, "sql", key, query.every, window)
+            result[f"sql.{key}"] = [node]
+    return result

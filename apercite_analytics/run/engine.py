@@ -21,6 +21,7 @@ plugin when stdout is a terminal, and we report progress and the summary ourselv
 from __future__ import annotations
 
 import inspect
+import itertools
 import logging
 import os
 import sys
@@ -66,8 +67,29 @@ def build_graph(
 
 
 def dot(chains: dict[str, list], normalizer: Callable, sinks: list[Callable]) -> str:
-    """The graph as Graphviz dot (`inspect`)."""
-    return build_graph(chains, normalizer, sinks, services=())._repr_dot_()
+    """The graph as Graphviz dot (`inspect`): the reader chains into normalize into the sinks, without
+    the internal `SetFields` node every chain goes through."""
+    lines = ["digraph {", "\trankdir=LR", "\tBEGIN [shape=point]"]
+    ids = itertools.count()
+
+    def node(callable_: Callable) -> str:
+        number = f"n{next(ids)}"
+        label = get_name(callable_).replace("\\", "\\\\").replace('"', '\\"')
+        lines.append(f'\t{number} [label="{label}"]')
+        return number
+
+    end = node(normalizer)
+    for sink in sinks:
+        lines.append(f"\t{end} -> {node(sink)}")
+    for nodes in chains.values():
+        previous = "BEGIN"
+        for callable_ in nodes:
+            current = node(callable_)
+            lines.append(f"\t{previous} -> {current}")
+            previous = current
+        lines.append(f"\t{previous} -> {end}")
+    lines.append("}")
+    return "\n".join(lines)
 
 
 def run(

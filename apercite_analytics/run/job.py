@@ -39,9 +39,13 @@ __all__ = ["Window", "execute", "reader_chains", "run_chains", "select_readers"]
 log = logging.getLogger("apercite_analytics")
 
 
-def execute(settings: Settings, readers: list[str], window: Window, *, write: bool, command: str = "") -> RunResult:
-    """Run the selected readers once: into the store with `write`, else printed."""
-    return run_chains(settings, reader_chains(settings, readers, window), readers, write=write, command=command)
+def execute(
+    settings: Settings, readers: list[str], window: Window, *, write: bool, command: str = "", only: list[str] = ()
+) -> RunResult:
+    """Run the selected readers once (with `only`, the chains named `reader.chain` in it): into the
+    store with `write`, else printed."""
+    chains = reader_chains(settings, readers, window, only)
+    return run_chains(settings, chains, readers, write=write, command=command)
 
 
 def run_chains(

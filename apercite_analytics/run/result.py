@@ -135,21 +135,22 @@ class Reporter:
 
 
 def render(result: RunResult) -> str:
+    """The summary: per node the records in and out (a record is one hour or day of one chain, holding
+    any number of values), then the values written (one row of `hourly_value`/`daily_value` each)."""
     width = max([len("node"), *(len(n.name) for n in result.nodes)])
-    lines = [f"{'node':<{width}}  {'in':>9}  {'out':>9}  {'err':>6}"]
+    lines = [f"{'node':<{width}}  {'records in':>10}  {'records out':>11}  {'err':>6}"]
     for node in result.nodes:
         flag = "  defunct" if node.defunct else "  killed" if node.killed else ""
-        lines.append(f"{node.name:<{width}}  {node.read:>9}  {node.wrote:>9}  {node.errors:>6}{flag}")
+        lines.append(f"{node.name:<{width}}  {node.read:>10}  {node.wrote:>11}  {node.errors:>6}{flag}")
     if result.write:
         hourly, daily = result.written.get("hourly_value", 0), result.written.get("daily_value", 0)
         changed = sum(result.changed.values())
         lines.append(
-            f"written: hourly_value {hourly} rows, daily_value {daily} rows, "
-            f"{result.metrics_created} new metric{'s' * (result.metrics_created != 1)}; "
-            f"{changed} row{'s' * (changed != 1)} new or changed"
+            f"values written: {hourly} hourly, {daily} daily ({changed} new or changed); "
+            f"{result.metrics_created} new metric{'s' * (result.metrics_created != 1)}"
         )
     else:
-        lines.append(f"printed {result.printed} values; nothing written (add --write to store them)")
+        lines.append(f"values printed: {result.printed}; nothing written (add --write to store them)")
     lines.extend(result.report)
     problems = []
     if result.errors:

@@ -11,13 +11,23 @@ from __future__ import annotations
 import re
 
 from sqlalchemy import text
-from sqlalchemy.engine import Engine
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
+from apercite_analytics.config.secrets import mask_url
 from apercite_analytics.errors import ConfigError, StoreError, describe_db_error
 from apercite_analytics.store.schema import describe
 
-READABLE = ("metric", "hourly_value", "daily_value", "hourly_series", "daily_series", "run_log", "run_reader")
+READABLE = (
+    "metric",
+    "metric_definition",
+    "hourly_value",
+    "daily_value",
+    "hourly_series",
+    "daily_series",
+    "run_log",
+    "run_reader",
+)
 _ROLE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
 
@@ -25,6 +35,19 @@ def check_role(role: str) -> str:
     if not _ROLE.match(role):
         raise ConfigError(f"--role {role!r}: a role name is lowercase letters, digits and _ (at most 63)")
     return role
+
+
+def check_dialect(url: str) -> None:
+    """Roles and GRANTs are PostgreSQL's: on any other store, one clear line before anything runs."""
+    try:
+        backend = make_url(url).get_backend_name()
+    except (ArgumentError, ValueError):  # opening the store reports a bad URL with its own message
+        return
+    if backend != "postgresql":
+        raise ConfigError(
+            f"db grant-readonly: PostgreSQL only; the store {mask_url(url)} is {backend}, which has no roles "
+            "(Grafana reads the store through its PostgreSQL data source)"
+        )
 
 
 def grant_statements(role: str, schema: str = "public") -> list[str]:

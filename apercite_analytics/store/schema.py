@@ -45,6 +45,18 @@ def open_engine(url: str) -> Engine:
     return engine
 
 
+def missing_sqlite_file(url: str) -> str | None:
+    """The file of a SQLite store URL whose file does not exist (opening it would create it), else None."""
+    try:
+        parsed = database_url(url)
+    except (ValueError, SQLAlchemyError):
+        return None
+    database = parsed.database or ""
+    if parsed.get_backend_name() != "sqlite" or database in ("", ":memory:") or database.startswith("file:"):
+        return None
+    return None if Path(database).exists() else database
+
+
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys = ON")

@@ -58,6 +58,21 @@ def template_fields(template: str, allowed: set[str] | Callable[[str], bool], wh
     return fields
 
 
+def fill(template: str, **values: str) -> str:
+    """`template` with the placeholders named in `values` filled in and every other one kept:
+    `fill("{source}.{query}", source="eu")` → `"eu.{query}"` (fixed parts known when the chains are built)."""
+    out = []
+    for literal, name, spec, conv in string.Formatter().parse(template):
+        out.append(literal.replace("{", "{{").replace("}", "}}"))
+        if name is None:
+            continue
+        if name in values:
+            out.append(str(values[name]).replace("{", "{{").replace("}", "}}"))
+        else:
+            out.append("{" + name + (f"!{conv}" if conv else "") + (f":{spec}" if spec else "") + "}")
+    return "".join(out)
+
+
 def period_dims(key: tuple) -> dict:
     """`(date, hour)` → hourly dims, `(date,)` → daily dims: the record contract's two shapes."""
     return {"date": key[0], "hour": key[1]} if len(key) == 2 else {"date": key[0]}

@@ -22,6 +22,8 @@ from apercite_analytics.errors import ConfigError, SourceError
 
 IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 DIALECTS = ("postgresql", "mysql", "mariadb", "sqlite")
+# a name `objects` only looks up (reflected, then quoted): spaces and any case, but nothing that reads like SQL
+_TABLE_NAME = re.compile(r"^(?=.{1,63}$)[^\s\"'`;\x00-\x1f](?:[^\"'`;\x00-\x1f]*[^\s\"'`;\x00-\x1f])?$")
 
 
 def check_table(value: str, where: str) -> None:
@@ -29,6 +31,36 @@ def check_table(value: str, where: str) -> None:
     parts = value.split(".")
     if len(parts) > 2 or not all(IDENTIFIER.match(p) for p in parts):
         raise ConfigError(f"{where}: {value!r} is not a table name (letters, digits, _; optionally schema.table)")
+
+
+def check_table_name(value: str, where: str) -> None:
+    """A table the reader only names (never pastes into SQL): `table` or `schema.table`, any printable
+    name (`Billing Invoices`, `Users`), quoted by the dialect when it needs quoting."""
+    parts = value.split(".")
+    if len(parts) > 2 or not all(_TABLE_NAME.fullmatch(p) for p in parts):
+        raise ConfigError(
+            f"{where}: {value!r} is not a table name (optionally schema.table; at most 63 characters each, "
+            "no quotes, no ;)"
+        )
+
+
+def find_table(connection: Connection, identifier: str) -> tuple[str | None, str]:
+    """(schema, name) of the source's table or view `identifier` names: the exact name, else the only
+    one that differs in case (PostgreSQL folds unquoted names to lowercase, so `Users` may be `users`).
+    A missing table is a SourceError listing the ones there are."""
+    schema, _, name = identifier.rpartition(".")
+    inspector = inspect(connection)
+    try:
+        names = [*inspector.get_table_names(schema=schema or None), *inspector.get_view_names(schema=schema or None)]
+    except NoSuchTableError:
+        names = []
+    if name in names:
+        return schema or None, name
+    folded = [n for n in names if n.lower() == name.lower()]
+    if len(folded) == 1:
+        return schema or None, folded[0]
+    shown = ", ".join(sorted(names)[:20]) + (", …" if len(names) > 20 else "") or "none"
+    raise SourceError(f"no such table: {identifier} (tables{' of ' + schema if schema else ''}: {shown})")
 
 
 def check_column(value: str, where: str) -> None:
