@@ -20,6 +20,7 @@ from apercite_analytics.config.secrets import register_secret, register_url
 from apercite_analytics.config.settings import (
     DictionarySettings,
     MonitoringSettings,
+    RunSettings,
     Settings,
     SourceSettings,
     StoreSettings,
@@ -69,7 +70,7 @@ def load(cli_path: str | None = None, *, required: bool = True) -> Settings:
 def parse(raw: Mapping[str, Any], *, path: Path | None = None, environ: Mapping[str, str] | None = None) -> Settings:
     """Validate an already-decoded TOML document (errors name the dotted key, not the file)."""
     raw = interpolate(raw, os.environ if environ is None else environ)
-    known = {"store", "monitoring", "sources", "readers", "dictionary"}
+    known = {"store", "monitoring", "run", "sources", "readers", "dictionary"}
     for key in raw:
         if key not in known:
             raise ConfigError(f"{key}: unknown section (known: {', '.join(sorted(known))})")
@@ -77,6 +78,8 @@ def parse(raw: Mapping[str, Any], *, path: Path | None = None, environ: Mapping[
     store.check("store")
     monitoring = parse_dataclass(MonitoringSettings, raw.get("monitoring", {}), "monitoring")
     monitoring.check("monitoring")
+    run = parse_dataclass(RunSettings, raw.get("run", {}), "run")
+    run.check("run")
     if monitoring.textfile and path is not None:
         monitoring = dataclasses.replace(monitoring, textfile=str(path.parent / monitoring.textfile))
     sources = convert(dict[str, SourceSettings], raw.get("sources", {}), "sources")
@@ -102,7 +105,7 @@ def parse(raw: Mapping[str, Any], *, path: Path | None = None, environ: Mapping[
     for url in [store.url, *(s.url for s in sources.values())]:
         register_url(url)
     return Settings(
-        path=path, store=store, monitoring=monitoring, sources=sources, readers=readers, dictionary=dictionary
+        path=path, store=store, monitoring=monitoring, run=run, sources=sources, readers=readers, dictionary=dictionary
     )
 
 

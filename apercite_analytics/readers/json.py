@@ -36,7 +36,7 @@ from typing import Any, Literal
 
 from apercite_analytics import __version__
 from apercite_analytics.config.secrets import mask_url, scrub
-from apercite_analytics.config.settings import SourceSettings, check_name, check_retries
+from apercite_analytics.config.settings import SourceSettings, check_name, check_retries, check_seconds
 from apercite_analytics.errors import ConfigError, SourceError
 from apercite_analytics.readers.common.naming import name_part
 from apercite_analytics.readers.common.retry import policy, with_retries
@@ -91,8 +91,7 @@ def check(settings: Settings, sources: Mapping[str, SourceSettings], where: str)
             raise ConfigError(f"{key}.prefix: {reason}")
         if document.date_field is not None and not all(document.date_field.split(".")):
             raise ConfigError(f"{key}.date_field: expected a dotted path like 'meta.recorded_at'")
-        if document.timeout <= 0:
-            raise ConfigError(f"{key}.timeout: must be a positive number of seconds")
+        check_seconds(document.timeout, f"{key}.timeout")
         check_retries(document.retries, document.backoff, document.max_backoff, key)
 
 

@@ -38,7 +38,7 @@ from prometheus_api_client.prometheus_connect import PrometheusConnect
 from urllib3.util.retry import Retry
 
 from apercite_analytics.config.secrets import register_secret
-from apercite_analytics.config.settings import SourceSettings, check_name, check_retries
+from apercite_analytics.config.settings import SourceSettings, check_name, check_retries, check_seconds
 from apercite_analytics.errors import ConfigError, SourceError
 from apercite_analytics.readers.common.http import mask_credentials, split_credentials
 from apercite_analytics.readers.common.naming import name_part, template_fields
@@ -87,8 +87,7 @@ def check(settings: Settings, sources: Mapping[str, SourceSettings], where: str)
     if parts.password:
         register_secret(unquote(parts.password))
     for key in ("connect_timeout", "timeout"):
-        if getattr(settings, key) <= 0:
-            raise ConfigError(f"{where}.{key}: must be a positive number of seconds")
+        check_seconds(getattr(settings, key), f"{where}.{key}")
     check_retries(settings.retries, settings.backoff, settings.max_backoff, where)
     if not 1 <= settings.max_points <= MAX_POINTS:
         raise ConfigError(f"{where}.max_points: must be between 1 and {MAX_POINTS}, got {settings.max_points}")
