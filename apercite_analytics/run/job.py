@@ -89,10 +89,7 @@ class _Run:
                 self.count_written(values)
                 self.save_watermarks(store, marks)
                 self.roll_up(store, dictionary, values)
-                self.result.seconds = time.monotonic() - self.started
-                self.store_own_metrics(store)
-                self.close_run_log(store, run_id, values)
-                self.write_textfile(store)
+                self.report_verdict(store, run_id, values)
         return self.result
 
     def prepare(self, store: Store) -> None:
@@ -155,6 +152,23 @@ class _Run:
         if removed:
             report.append(f"removed from the dictionary but still written: {names(removed, 'metric')}")
 
+    def report_verdict(self, store: Store, run_id: int, values: MetricStore) -> None:
+        """Write the run's one verdict everywhere: the textfile, the job's own metrics, the run log
+        (and, from the result, the summary and the exit status). A step that fails here fails the
+        run, and what was already written with the earlier verdict is written again."""
+        self.result.seconds = time.monotonic() - self.started
+        textfile = self.write_textfile(store)
+        was_ok = self.result.ok
+        self.store_own_metrics(store)
+        if textfile and self.result.ok != was_ok:
+            self.write_textfile(store)
+        try:
+            self.close_run_log(store, run_id, values)
+        except StoreError as exc:  # the run log cannot say it: the summary, the textfile and the exit status do
+            self.failed("run log", exc)
+            if textfile:
+                self.write_textfile(store)
+
     def store_own_metrics(self, store: Store) -> None:
         if self.settings.monitoring.store:
             try:
@@ -188,10 +202,23 @@ class _Run:
             readers=result.reader_status(),
         )
 
-    def write_textfile(self, store: Store) -> None:
-        if self.settings.monitoring.textfile:
-            content = selfmetrics.textfile(self.result, utcnow(), store.last_success())
+    def write_textfile(self, store: Store) -> bool:
+        """The monitoring textfile, written before the run log is closed so that a failure to write
+        it is part of the verdict; whether it was written (False also when none is configured)."""
+        if not self.settings.monitoring.textfile:
+            return False
+        try:
+            successes = store.last_success()
+            finished = utcnow()
+            for reader, (ok, _, _) in self.result.reader_status().items():
+                if ok and self.result.write:
+                    successes[reader] = finished  # this run's, not in run_reader before the log is closed
+            content = selfmetrics.textfile(self.result, finished, successes)
             selfmetrics.write_textfile(self.settings.monitoring.textfile, content)
+        except StoreError as exc:
+            self.failed("monitoring", exc)
+            return False
+        return True
 
     def failed(self, step: str, exc: AnalyticsError) -> None:
         """A step after the graph failed: logged and counted like a node error."""
