@@ -100,6 +100,7 @@ def parse(raw: Mapping[str, Any], *, path: Path | None = None, environ: Mapping[
         module.check(settings, sources, f"readers.{name}")
         readers[name] = settings
 
+    check_literal_names(modules, readers)
     dictionary = parse_dataclass(DictionarySettings, raw["dictionary"], "dictionary") if "dictionary" in raw else None
 
     for url in [store.url, *(s.url for s in sources.values())]:
@@ -107,6 +108,21 @@ def parse(raw: Mapping[str, Any], *, path: Path | None = None, environ: Mapping[
     return Settings(
         path=path, store=store, monitoring=monitoring, run=run, sources=sources, readers=readers, dictionary=dictionary
     )
+
+
+def check_literal_names(modules: Mapping[str, Any], readers: Mapping[str, Any]) -> None:
+    """Two sections may not write the same metric (of the same kind): found here where the names
+    are literal (readers exporting `literal_names`), at run time otherwise (`writers/claims.py`)."""
+    seen: dict[tuple[str, str], str] = {}
+    for reader, settings in readers.items():
+        names = getattr(modules[reader], "literal_names", None)
+        for where, kind, metric in names(settings) if names else []:
+            first = seen.setdefault((kind, metric), where)
+            if first != where:
+                raise ConfigError(
+                    f"{first} and {where} both write the {kind} metric {metric!r}: two sections may not write "
+                    "the same metric (rename one)"
+                )
 
 
 def interpolate(value: Any, environ: Mapping[str, str], where: str = "") -> Any:

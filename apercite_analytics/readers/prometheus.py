@@ -297,5 +297,14 @@ def _labels(labels: Mapping[str, str]) -> str:
     return "{" + ", ".join(f"{k}={json.dumps(v, ensure_ascii=False)}" for k, v in sorted(labels.items())) + "}"
 
 
+def literal_names(settings: Settings) -> list[tuple[str, str, str]]:
+    """(config key, kind, metric) of the queries whose template uses no label."""
+    return [
+        (f"readers.prometheus.queries.{name}", "hourly", query.metric)
+        for name, query in settings.queries.items()
+        if not template_labels(query.metric, "metric")
+    ]
+
+
 def chains(settings: Settings, window: Window) -> dict[str, list]:
     return {f"{READER}.{name}": [RunQuery(name, query, settings, window)] for name, query in settings.queries.items()}

@@ -227,6 +227,22 @@ def _describe(key: tuple) -> str:
     return f"{key[0]} {key[1]:02d}:00 UTC" if len(key) == 2 else f"{key[0]}"
 
 
+def literal_names(settings: Settings) -> list[tuple[str, str, str]]:
+    """(config key, kind, metric) of the names known before the query runs: a template without
+    dimensions whose value columns are listed (or that names no column at all)."""
+    names = []
+    for name, query in settings.queries.items():
+        fields = set(template_fields(query.metric, {"query", "column", *query.dimensions}, "metric"))
+        if fields - {"query", "column"} or ("column" in fields and not query.values):
+            continue
+        kind = "hourly" if query.granularity == "hour" else "daily"
+        columns = query.values if "column" in fields else [None]
+        for column in columns:
+            metric = query.metric.format(query=name, column=name_part(column))
+            names.append((f"readers.sql.queries.{name}", kind, metric))
+    return names
+
+
 def chains(settings: Settings, window: Window) -> dict[str, list]:
     return {
         f"sql.{name}": [RunQuery(name, query, query.source or settings.source or "", window)]

@@ -21,10 +21,11 @@ from typing import Any
 from apercite_analytics.config.settings import Settings
 from apercite_analytics.dictionary import definitions
 from apercite_analytics.dictionary.definitions import Dictionary
-from apercite_analytics.errors import AnalyticsError, StoreError
+from apercite_analytics.errors import AnalyticsError, SourceError, StoreError
 from apercite_analytics.readers.common.sources import Sources
 from apercite_analytics.record import Normalizer
 from apercite_analytics.run import engine, selfmetrics
+from apercite_analytics.run.guard import guard
 from apercite_analytics.run.plan import reader_chains, select_readers
 from apercite_analytics.run.result import Reporter, RunResult
 from apercite_analytics.store.handle import Store
@@ -32,6 +33,7 @@ from apercite_analytics.store.rollup import names
 from apercite_analytics.store.values import MetricStore
 from apercite_analytics.store.watermarks import Watermarks
 from apercite_analytics.window import Window, utcnow
+from apercite_analytics.writers.claims import Claims
 from apercite_analytics.writers.printer import TablePrinter
 from apercite_analytics.writers.upsert import UpsertWriter
 
@@ -62,6 +64,7 @@ class _Run:
         self.normalizer = Normalizer(on_reject=self.reporter.rejected)
         self.started = time.monotonic()
         self.started_at = utcnow()
+        self.claims = Claims()  # which chain gave which (metric, hour): two chains giving one is an error
 
     def printed(self) -> RunResult:
         printer = TablePrinter()
@@ -80,12 +83,16 @@ class _Run:
                 values, marks = store.values(), store.watermarks()
                 run_id = store.start_run(command, self.readers, self.started_at)
                 batch = self.settings.store.batch_size
-                sinks: list[Callable] = [UpsertWriter("hourly", batch), UpsertWriter("daily", batch)]
+                sinks: list[Callable] = [
+                    UpsertWriter("hourly", batch, self.claims),
+                    UpsertWriter("daily", batch, self.claims),
+                ]
                 try:
                     self.run_graph(sinks, {"sources": sources, "store": values, "state": marks})
                 except BaseException as exc:  # interrupted: the run log must not say "running" forever
                     self.close_run_log(store, run_id, values, interrupted=exc)
                     raise
+                self.remove_collisions(values)
                 self.count_written(values)
                 self.save_watermarks(store, marks)
                 self.roll_up(store, dictionary, values)
@@ -108,14 +115,33 @@ class _Run:
             )
 
     def run_graph(self, sinks: list[Callable], services: dict[str, Any]) -> None:
+        """Run the chains (each until the run deadline, its records claimed) into the sinks."""
         result = self.result
-        result.nodes = engine.run(self.chains, self.normalizer, sinks, services, self.reporter)
+        deadline = self.settings.run.deadline
+        chains = guard(self.chains, self.claims, self.started + deadline, deadline)
+        result.nodes = engine.run(chains, self.normalizer, sinks, services, self.reporter)
         for node in result.nodes:
             if node.name == self.normalizer.__name__:
                 node.errors = self.normalizer.rejected
         result.failures = list(self.reporter.failures)
         result.errors = sum(self.reporter.errors_by_node.values())
         result.rejected = self.normalizer.rejected
+        for collision in self.claims.collisions.values():  # both chains failed: neither moves its watermark
+            self.failed("collision", SourceError(collision.line()))
+            for node in result.nodes:
+                if node.chain in (collision.first, collision.second):
+                    node.errors += 1
+
+    def remove_collisions(self, values: MetricStore) -> None:
+        """A colliding key the writers flushed before the second chain gave it is removed: the run
+        leaves neither chain's value (which one is right is a guess)."""
+        for kind in ("hourly", "daily"):
+            keys = self.claims.keys(kind == "hourly")
+            if keys:
+                try:
+                    values.remove(kind, keys)
+                except StoreError as exc:
+                    self.failed("collision", exc)
 
     def count_written(self, values: MetricStore) -> None:
         self.result.written = dict(values.written)
