@@ -128,7 +128,8 @@ def website(tmp_path: Path) -> Path:
     path = tmp_path / "website.db"
     with sqlite3.connect(path) as db:
         db.executescript(
-            "CREATE TABLE users (id INTEGER PRIMARY KEY); INSERT INTO users DEFAULT VALUES; INSERT INTO users DEFAULT VALUES;"
+            "CREATE TABLE users (id INTEGER PRIMARY KEY);"
+            "INSERT INTO users DEFAULT VALUES; INSERT INTO users DEFAULT VALUES;"
             "CREATE TABLE orders (id INTEGER PRIMARY KEY); INSERT INTO orders DEFAULT VALUES;"
         )
     return path
