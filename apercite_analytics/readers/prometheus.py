@@ -40,7 +40,7 @@ from urllib3.util.retry import Retry
 from apercite_analytics.config.secrets import register_secret
 from apercite_analytics.config.settings import SourceSettings, check_name, check_retries, check_seconds
 from apercite_analytics.errors import ConfigError, SourceError
-from apercite_analytics.readers.common.http import mask_credentials, split_credentials
+from apercite_analytics.readers.common.http import DeadlineAdapter, mask_credentials, split_credentials
 from apercite_analytics.readers.common.naming import name_part, template_fields
 from apercite_analytics.readers.common.retry import policy, with_retries
 from apercite_analytics.window import HOUR, Window, floor_hour, parse_duration
@@ -48,6 +48,7 @@ from apercite_analytics.window import HOUR, Window, floor_hour, parse_duration
 BACKFILL = True
 READER = "prometheus"
 MAX_POINTS = 11_000  # Prometheus refuses range queries of more points per series
+MAX_ANSWER_BYTES = 1024 * 1024 * 1024
 _LABEL = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 _ERRNO = re.compile(r"\[Errno -?\d+\] ([^'\"()]+)")
 log = logging.getLogger("apercite_analytics")
@@ -154,6 +155,8 @@ class PrometheusApi:
             retry=Retry(total=0, read=False, raise_on_status=False),  # as requests does by default: retried here
             timeout=(settings.connect_timeout, settings.timeout),  # type: ignore[arg-type]
         )
+        # `timeout` bounds each whole request (not each read: a server dripping its answer must fail)
+        session.mount(url, DeadlineAdapter(settings.timeout, settings.connect_timeout, MAX_ANSWER_BYTES))
 
     def _keep(self, response: requests.Response, *args, **kwargs) -> None:
         self.last = response
