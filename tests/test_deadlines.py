@@ -7,12 +7,16 @@ from __future__ import annotations
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 from support.drip_server import DripServer
+from support.ports import free_port
+from support.textfile import parse_textfile
 
 from apercite_analytics.errors import SourceError
 from apercite_analytics.readers import json as json_reader
@@ -107,3 +111,148 @@ retries = 0
     assert status == "failed" and logged == errors[0].removeprefix("error: ")
     assert sorted(db.execute("SELECT reader, status FROM run_reader")) == [("json", "failed"), ("objects", "ok")]
     db.close()
+
+
+class BadPayload:
+    """An HTTP server that answers 200 with something that is not JSON."""
+
+    def __init__(self) -> None:
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):  # noqa: N802
+                body = b"<html>maintenance</html>"
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def test_chaos_healthy_sources_are_written_exactly_and_every_failure_is_told_the_same_everywhere(
+    tmp_path, website, pg_url
+):
+    """`read all --write` against healthy sources and every failing kind at once: a dripping HTTP
+    server (cut by the run deadline, and by a request deadline), a dead port, a PostgreSQL statement
+    timing out, a bad payload. It ends within the run deadline, writes every healthy value exactly,
+    exits 1, and stderr, run_log and the textfile agree."""
+    (tmp_path / "usage.json").write_text('{"accounts": {"active": 41, "trial": 7.5}}')
+    drip, bad = DripServer(interval=0.1, size=5000), BadPayload()
+    config = tmp_path / "analytics.toml"
+    config.write_text(f"""
+[run]
+deadline = 6
+
+[store]
+url = "sqlite:///{tmp_path / "store.db"}"
+
+[monitoring]
+textfile = "metrics/apercite.prom"
+
+[sources.website]
+url = "sqlite:///{website}"
+
+[sources.warehouse]
+url = "{pg_url}"
+query_timeout = 1
+
+[readers.objects]
+source = "website"
+tables = ["users"]
+
+[readers.sql.queries.users]
+source = "website"
+sql = "SELECT count(*) AS total, max(id) AS newest FROM users"
+time_column = ""
+metric = "app.users.{{column}}"
+
+[readers.sql.queries.report]
+source = "warehouse"
+sql = "SELECT date_trunc('hour', now()) AS time, 1 AS one FROM pg_sleep(30)"
+
+[readers.json.documents.usage]
+path = "{tmp_path / "usage.json"}"
+
+[readers.json.documents.drip]
+url = "{drip.url}/usage"
+timeout = 600
+retries = 0
+
+[readers.json.documents.dead]
+url = "http://127.0.0.1:{free_port()}/usage"
+retries = 0
+
+[readers.json.documents.bad]
+url = "{bad.url}/usage"
+retries = 0
+
+[readers.prometheus]
+url = "{drip.url}"
+timeout = 2
+retries = 0
+
+[readers.prometheus.queries.up]
+expr = "up"
+metric = "targets.up"
+""")
+    try:
+        started = datetime.now(UTC)
+        result, seconds = cli(config, "all")
+    finally:
+        drip.close()
+        bad.close()
+    assert seconds < 6 + 8, f"took {seconds:.1f} s with a run deadline of 6 s"
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    errors = sorted(line.removeprefix("error: ") for line in result.stderr.splitlines() if line.startswith("error: "))
+    expected_starts = [
+        "json.bad: ",
+        "json.dead: GET http://127.0.0.1:",
+        "json.drip: not finished by the run deadline (6 s, [run] deadline)",
+        "prometheus.up: Prometheus at http://127.0.0.1:",
+        "sql.report: source 'warehouse' (postgresql://postgres@127.0.0.1",
+    ]
+    assert len(errors) == len(expected_starts), result.stderr
+    for line, start in zip(errors, expected_starts, strict=True):
+        assert line.startswith(start), line
+    assert "not a JSON document" in errors[0] and "Connection refused" in errors[1]
+    assert "got no answer within 2 s" in errors[3] and "canceling statement due to statement timeout" in errors[4]
+    summary = result.stderr.splitlines()[-1]
+    assert summary.startswith("run FAILED: 5 node errors ("), summary
+
+    db = sqlite3.connect(tmp_path / "store.db")
+    values = {
+        (name, day, hour): value
+        for name, day, hour, value in db.execute(
+            "SELECT m.name, v.date, v.hour, v.value FROM hourly_value v JOIN metric m ON m.id = v.metric_id"
+            " WHERE m.name NOT LIKE 'etl.%'"
+        )
+    }
+    daily = dict(db.execute("SELECT m.name, v.value FROM daily_value v JOIN metric m ON m.id = v.metric_id"))
+    hour = (f"{started:%Y-%m-%d}", started.hour)
+    assert values == {
+        ("objects.users.count", *hour): 3,
+        ("app.users.total", *hour): 3,
+        ("app.users.newest", *hour): 3,
+    }
+    assert daily == {"usage.accounts.active": 41, "usage.accounts.trial": 7.5}
+    status, logged = db.execute("SELECT status, errors FROM run_log").fetchone()
+    assert status == "failed" and sorted(logged.splitlines()) == errors
+    readers = dict(db.execute("SELECT reader, status FROM run_reader"))
+    assert readers == {"objects": "ok", "sql": "failed", "json": "failed", "prometheus": "failed"}
+    etl = dict(db.execute("SELECT m.name, v.value FROM hourly_value v JOIN metric m ON m.id = v.metric_id"))
+    assert etl["etl.run.errors"] == 5 and etl["etl.run.values"] == 5
+    db.close()
+
+    samples = parse_textfile((tmp_path / "metrics" / "apercite.prom").read_text())
+    assert samples[("apercite_run_success", "")] == 0 and samples[("apercite_run_errors", "")] == 5
+    for reader, state in readers.items():
+        assert samples[("apercite_reader_last_run_success", f'reader="{reader}"')] == (state == "ok")

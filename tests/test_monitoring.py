@@ -3,7 +3,6 @@ no secret anywhere a failure is reported."""
 
 from __future__ import annotations
 
-import re
 import sqlite3
 import subprocess
 import sys
@@ -11,9 +10,9 @@ from pathlib import Path
 
 import pytest
 from support.ports import free_port
+from support.textfile import parse_textfile
 
 SECRET = "Sup3r-s3cret_pw"
-SAMPLE = re.compile(r"^(?P<name>[a-z_]+)(?:\{(?P<labels>[^}]*)\})? (?P<value>-?[0-9.e+]+)$")
 
 
 @pytest.fixture
@@ -22,25 +21,6 @@ def website(tmp_path: Path) -> Path:
     with sqlite3.connect(path) as db:
         db.executescript("CREATE TABLE users (id INTEGER PRIMARY KEY); INSERT INTO users DEFAULT VALUES;")
     return path
-
-
-def parse_textfile(content: str) -> dict[tuple[str, str], float]:
-    """A strict reading of the text exposition format: HELP/TYPE before samples, nothing else."""
-    samples: dict[tuple[str, str], float] = {}
-    typed: set[str] = set()
-    for line in content.splitlines():
-        if line.startswith("# HELP "):
-            continue
-        if line.startswith("# TYPE "):
-            _, _, name, kind = line.split(" ")
-            assert kind == "gauge"
-            typed.add(name)
-            continue
-        match = SAMPLE.match(line)
-        assert match, f"not a sample line: {line!r}"
-        assert match["name"] in typed, f"{match['name']} has no TYPE line"
-        samples[(match["name"], match["labels"] or "")] = float(match["value"])
-    return samples
 
 
 def test_a_run_reports_itself_everywhere_without_secrets(tmp_path, website):
