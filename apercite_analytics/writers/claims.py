@@ -26,9 +26,9 @@ class Periods:
 
     __slots__ = ("ends", "starts")
 
-    def __init__(self) -> None:
-        self.starts: list[int] = []
-        self.ends: list[int] = []
+    def __init__(self, first: int | None = None) -> None:
+        self.starts: list[int] = [] if first is None else [first]
+        self.ends: list[int] = [] if first is None else [first + 1]
 
     def add(self, n: int) -> None:
         starts, ends = self.starts, self.ends
@@ -83,7 +83,8 @@ class Claims:
     """The run-wide map of which chain gave which key (thread-safe: chains claim from their threads)."""
 
     def __init__(self) -> None:
-        self._owners: dict[tuple[bool, str], dict[str, Periods]] = {}
+        # per kind (hourly, daily): metric → {chain: the periods it gave}
+        self._owners: dict[bool, dict[str, dict[str, Periods]]] = {True: {}, False: {}}
         self.collided: dict[Key, tuple[str, str]] = {}
         self.collisions: dict[tuple[str, str, str], Collision] = {}
         self._lock = threading.Lock()
@@ -94,20 +95,27 @@ class Claims:
         hour = dims.get("hour")
         day: date = dims["date"]
         period = day.toordinal() * 24 + hour if hour is not None else day.toordinal()
+        owners_of = self._owners[hour is not None]
         dropped: list[str] = []
         with self._lock:
             for name in metrics:
-                owners = self._owners.get((hour is None, name))
+                owners = owners_of.get(name)
                 if owners is None:
-                    self._owners[(hour is None, name)] = owners = {chain: Periods()}
+                    owners_of[name] = {chain: Periods(period)}
+                    continue
                 mine = owners.get(chain)
-                if mine is None:
-                    mine = owners[chain] = Periods()
-                elif len(owners) == 1:
-                    mine.add(period)
+                if mine is not None and len(owners) == 1:  # one chain gives this metric: the hot path
+                    ends = mine.ends
+                    if ends[-1] == period:
+                        ends[-1] = period + 1
+                    else:
+                        mine.add(period)
                     continue
                 other = next((c for c, periods in owners.items() if c != chain and period in periods), None)
-                mine.add(period)
+                if mine is None:
+                    owners[chain] = Periods(period)
+                else:
+                    mine.add(period)
                 if other is not None:
                     self._collide(name, (name, day, hour), other, chain)
                     dropped.append(name)
