@@ -92,3 +92,16 @@ def test_mariadb_sessions_are_utc_with_the_statement_limit(mysql_url):
             "shop", lambda c: c.execute(text("SELECT @@session.time_zone, @@session.max_statement_time")).one()
         )
     assert (zone, float(limit)) == ("+00:00", 2.5)
+
+
+def test_mariadb_benchmark_is_stopped_by_the_server_not_left_running(mysql_url, warnings):
+    """The issue's case: `BENCHMARK(…)` kept running on the server, three copies of it. MariaDB
+    stops it at max_statement_time (and, its own semantics for an interrupted BENCHMARK, answers 0)."""
+    sql = "SELECT BENCHMARK(2000000000, MD5('x'))"
+    settings = {"shop": SourceSettings(url=mysql_url, query_timeout=1, retries=2, backoff=0.01)}
+    with Sources(settings) as sources:
+        started = time.monotonic()
+        sources.read("shop", lambda c: c.execute(text(sql)).scalar_one(), "query 'slow'")
+        seconds = time.monotonic() - started
+        running = mariadb_statements(mysql_url)
+    assert seconds < 4 and running == [] and not [w for w in warnings if "retrying" in w]
