@@ -185,3 +185,26 @@ metric = "objects.{{kind}}.count"
             ("sql", "failed"),
         ]
         db.close()
+
+
+def test_claims_agree_with_a_plain_key_to_chain_map():
+    """Random chains, names, hours and orders: what the claims keep and the keys they call collided
+    are what a plain {key: first chain} map says (a key is kept only while one chain gave it)."""
+    rng = random.Random(2)
+    for _ in range(300):
+        claims, owner, collided = Claims(), {}, set()
+        for _ in range(rng.randrange(1, 60)):
+            chain = rng.choice(["a", "b", "c"])
+            day = date(2026, 11, rng.randrange(1, 4))
+            dims = {"date": day, "hour": rng.randrange(3)} if rng.random() < 0.8 else {"date": day}
+            metrics = {name: 1 for name in rng.sample(["x", "y", "z"], rng.randrange(1, 4))}
+            expected = {}
+            for name in metrics:
+                key = (name, day, dims.get("hour"))
+                if owner.setdefault(key, chain) == chain and key not in collided:
+                    expected[name] = 1
+                else:
+                    collided.add(key)
+            assert claims.claim(chain, dims, metrics) == expected
+        assert set(claims.collided) == collided
+        assert sorted(claims.keys(True) + claims.keys(False), key=str) == sorted(collided, key=str)
