@@ -11,6 +11,7 @@ import sys
 import threading
 import time
 from datetime import UTC, datetime
+from http.client import HTTPException
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from support.textfile import parse_textfile
 from apercite_analytics.errors import SourceError
 from apercite_analytics.readers import json as json_reader
 from apercite_analytics.readers import prometheus
+from apercite_analytics.readers.common import http
 from apercite_analytics.window import Window
 
 WINDOW = Window.from_args("2025-01-06", "2025-01-06T02:00", now=datetime(2025, 1, 7, tzinfo=UTC))
@@ -260,3 +262,56 @@ metric = "targets.up"
     assert samples[("apercite_run_success", "")] == 0 and samples[("apercite_run_errors", "")] == 5
     for reader, state in readers.items():
         assert samples[("apercite_reader_last_run_success", f'reader="{reader}"')] == (state == "ok")
+
+
+def test_the_http_helper_follows_redirects_within_one_deadline():
+    """urllib followed redirects for the json reader; the deadline-bound GET does too (credentials
+    stay with their host), and the whole chain of requests shares one deadline."""
+    seen: list[tuple[str, str | None]] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802
+            seen.append((self.path, self.headers.get("Authorization")))
+            if self.path == "/loop":
+                self.send_response(302)
+                self.send_header("Location", "/loop")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            if self.path == "/away":  # another host (the same server by another name)
+                self.send_response(307)
+                self.send_header("Location", f"http://localhost:{self.server.server_address[1]}/new")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            if self.path == "/old":
+                self.send_response(301)
+                self.send_header("Location", "/new?x=1")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            body = b'{"n": 2}'
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{httpd.server_address[1]}"
+    try:
+        answer = http.get(base + "/old", timeout=5, max_bytes=100, auth=("u", "p"))
+        assert (answer.status, answer.body) == (200, b'{"n": 2}')
+        assert [path for path, _ in seen] == ["/old", "/new?x=1"]
+        assert all(auth == "Basic dTpw" for _, auth in seen)  # same host: the credentials go along
+        seen.clear()
+        assert http.get(base + "/away", timeout=5, max_bytes=100, auth=("u", "p")).status == 200
+        assert seen == [("/away", "Basic dTpw"), ("/new", None)]  # another host: not the credentials
+        with pytest.raises(HTTPException, match="more than 5 redirects"):
+            http.get(base + "/loop", timeout=5, max_bytes=100)
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
