@@ -20,6 +20,7 @@ one metric name fail that query with a message naming the row.
 from __future__ import annotations
 
 import re
+import string
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
@@ -232,7 +233,7 @@ def literal_names(settings: Settings) -> list[tuple[str, str, str]]:
     dimensions whose value columns are listed (or that names no column at all)."""
     names = []
     for name, query in settings.queries.items():
-        fields = set(template_fields(query.metric, {"query", "column", *query.dimensions}, "metric"))
+        fields = {field for _, field, _, _ in string.Formatter().parse(query.metric) if field is not None}
         if fields - {"query", "column"} or ("column" in fields and not query.values):
             continue
         kind = "hourly" if query.granularity == "hour" else "daily"
