@@ -19,6 +19,7 @@ from typing import Any
 
 MAX_NAME_LENGTH = 200
 METRIC_NAME = re.compile(r"^[a-z0-9_]+(?:\.[a-z0-9_]+)*$")
+RESERVED = "etl"  # the job's own metrics (run/selfmetrics.py) are etl.*: no reader may write there
 EXACT_INT = 2**53  # ints beyond it lose digits as the store's double precision
 MAX_KNOWN_NAMES = 100_000
 
@@ -38,6 +39,8 @@ def check_name(name: Any) -> str | None:
         return f"metric name {name[:40]!r}… is longer than {MAX_NAME_LENGTH} characters"
     if not METRIC_NAME.match(name):
         return f"metric name {name!r} is not dotted lowercase (a-z, 0-9, _ separated by dots)"
+    if name == RESERVED or name.startswith(RESERVED + "."):
+        return f"metric name {name!r} is in the {RESERVED}. namespace, the job's own metrics (etl.run.*, etl.reader.*)"
     return None
 
 

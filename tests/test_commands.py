@@ -71,6 +71,11 @@ def test_console_script_and_version(tmp_path):
         (["read", "all"], 2, "error: analytics.toml: config file not found (pass --config, set APERCITE_CONFIG"),
         (["frobnicate"], 2, "apercite-analytics: error: argument COMMAND: invalid choice: 'frobnicate'"),
         (["read"], 2, "apercite-analytics read: error: the following arguments are required: READER"),
+        (
+            ["dashboards", "push", "--url", "http://127.0.0.1:1", "--timeout", "nan"],
+            2,
+            "apercite-analytics dashboards push: error: argument --timeout: 'nan' is not a number of seconds",
+        ),
     ],
 )
 def test_errors_from_the_shell(tmp_path, args, code, first_line):

@@ -78,7 +78,7 @@ def test_defaults_and_env_default_syntax(tmp_path, monkeypatch):
         ('[store]\nurl = "${MISSING_VAR_X}"\n', "store.url: environment variable MISSING_VAR_X is not set"),
         (
             "[stor]\n",
-            "stor: unknown section (known: collector, dictionary, monitoring, readers, report, sources, store)",
+            "stor: unknown section (known: collector, dictionary, monitoring, readers, report, run, sources, store)",
         ),
         (
             '[store]\nurl = "sqlite://"\nbatchsize = 3\n',
@@ -161,3 +161,37 @@ def test_example_config_is_valid(monkeypatch):
     assert settings.store.url.startswith("postgresql://")
     assert settings.collector.key_file == "/etc/apercite/events.key" and settings.collector.port == 8787
     assert settings.report.smtp_host == "smtp.example.com" and settings.report.port == 587
+
+
+SOURCE = '[sources.web]\nurl = "sqlite://"\n'
+PROMETHEUS = (
+    '[readers.prometheus]\nurl = "http://p:9090"\n{}\n[readers.prometheus.queries.q]\nexpr = "up"\nmetric = "up"\n'
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "key"),
+    [
+        (SOURCE + "query_timeout = nan\n", "sources.web.query_timeout"),
+        (SOURCE + "query_timeout = inf\n", "sources.web.query_timeout"),
+        (SOURCE + "query_timeout = 0.0004\n", "sources.web.query_timeout"),  # 0 ms: "no limit" to PostgreSQL
+        (SOURCE + "connect_timeout = -inf\n", "sources.web.connect_timeout"),
+        (SOURCE + "backoff = nan\n", "sources.web.backoff"),
+        (SOURCE + "max_backoff = inf\n", "sources.web.max_backoff"),
+        ("[store]\nlock_wait = nan\n", "store.lock_wait"),
+        ("[run]\ndeadline = 0\n", "run.deadline"),
+        ("[run]\ndeadline = inf\n", "run.deadline"),
+        ('[readers.json.documents.d]\nurl = "http://x/"\ntimeout = nan\n', "readers.json.documents.d.timeout"),
+        (PROMETHEUS.format("timeout = nan"), "readers.prometheus.timeout"),
+        (PROMETHEUS.format("connect_timeout = 0.0004"), "readers.prometheus.connect_timeout"),
+    ],
+)
+def test_timeouts_must_be_finite_and_at_least_a_millisecond(tmp_path, text, key):
+    message = error_of(tmp_path, text)
+    assert message.startswith(f"{key}: must be ") and "at most" in message, message
+
+
+def test_timeouts_of_a_millisecond_and_zero_waits_are_accepted(tmp_path):
+    settings = config.load(str(write(tmp_path, SOURCE + "query_timeout = 0.001\n[store]\nlock_wait = 0\n")))
+    assert settings.sources["web"].query_timeout == 0.001 and settings.store.lock_wait == 0
+    assert settings.run.deadline == 3000  # the default: below the hour

@@ -29,6 +29,7 @@ from support.dashboard_seed import (
     days_in,
     hours_in,
     long_rows,
+    own_metrics,
     points,
     records,
     total,
@@ -41,6 +42,7 @@ from apercite_analytics.errors import SourceError
 from apercite_analytics.run import job as graph
 from apercite_analytics.store import schema as store
 from apercite_analytics.store.models import Metric, RunLog, RunReader
+from apercite_analytics.store.values import MetricStore
 
 ROOT = Path(__file__).resolve().parents[1]
 DASHBOARDS = {p.stem: json.loads(p.read_text()) for p in sorted((ROOT / "grafana/dashboards").glob("*.json"))}
@@ -79,6 +81,7 @@ def seeded():
         assert first.ok and not second.ok and third.ok
         assert (second.rejected, second.errors) == (1, 1)
         engine = store.open_engine(url)
+        MetricStore(engine).upsert("hourly", own_metrics())
         with engine.connect() as connection:
             runs = connection.execute(select(RunLog).order_by(RunLog.id)).all()
             readers = connection.execute(select(RunReader).order_by(RunReader.run_id, RunReader.reader)).all()

@@ -3,7 +3,6 @@ no secret anywhere a failure is reported."""
 
 from __future__ import annotations
 
-import re
 import sqlite3
 import subprocess
 import sys
@@ -11,9 +10,9 @@ from pathlib import Path
 
 import pytest
 from support.ports import free_port
+from support.textfile import parse_textfile
 
 SECRET = "Sup3r-s3cret_pw"
-SAMPLE = re.compile(r"^(?P<name>[a-z_]+)(?:\{(?P<labels>[^}]*)\})? (?P<value>-?[0-9.e+]+)$")
 
 
 @pytest.fixture
@@ -22,25 +21,6 @@ def website(tmp_path: Path) -> Path:
     with sqlite3.connect(path) as db:
         db.executescript("CREATE TABLE users (id INTEGER PRIMARY KEY); INSERT INTO users DEFAULT VALUES;")
     return path
-
-
-def parse_textfile(content: str) -> dict[tuple[str, str], float]:
-    """A strict reading of the text exposition format: HELP/TYPE before samples, nothing else."""
-    samples: dict[tuple[str, str], float] = {}
-    typed: set[str] = set()
-    for line in content.splitlines():
-        if line.startswith("# HELP "):
-            continue
-        if line.startswith("# TYPE "):
-            _, _, name, kind = line.split(" ")
-            assert kind == "gauge"
-            typed.add(name)
-            continue
-        match = SAMPLE.match(line)
-        assert match, f"not a sample line: {line!r}"
-        assert match["name"] in typed, f"{match['name']} has no TYPE line"
-        samples[(match["name"], match["labels"] or "")] = float(match["value"])
-    return samples
 
 
 def test_a_run_reports_itself_everywhere_without_secrets(tmp_path, website):
@@ -137,3 +117,40 @@ def test_monitoring_config_errors_name_the_key(tmp_path):
         config.parse({"monitoring": {"store": "yes"}})
     with pytest.raises(ConfigError, match=r"^sources.app.retries: must be between 0 and 10, got 11$"):
         config.parse({"sources": {"app": {"url": "sqlite:///x.db", "retries": 11}}})
+
+
+def test_a_textfile_that_cannot_be_written_fails_the_run_everywhere(tmp_path, website):
+    """One verdict: exit 1, the summary says FAILED and why, and so do run_log and the job's own metrics."""
+    (tmp_path / "metrics").write_text("a file where the textfile's folder should be")
+    config = tmp_path / "analytics.toml"
+    config.write_text(f"""
+[store]
+url = "sqlite:///{tmp_path / "store.db"}"
+
+[monitoring]
+textfile = "metrics/apercite.prom"
+
+[sources.website]
+url = "sqlite:///{website}"
+
+[readers.objects]
+source = "website"
+tables = ["users"]
+""")
+    result = subprocess.run(
+        [sys.executable, "-m", "apercite_analytics", "read", "all", "--write", "-c", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and "monitoring.textfile: cannot write" in errors[0], result.stderr
+    assert result.stderr.splitlines()[-1].startswith("run FAILED: 1 node error ("), result.stderr
+    db = sqlite3.connect(tmp_path / "store.db")
+    status, logged = db.execute("SELECT status, errors FROM run_log").fetchone()
+    assert status == "failed" and "monitoring.textfile: cannot write" in logged
+    etl = dict(db.execute("SELECT m.name, v.value FROM hourly_value v JOIN metric m ON m.id = v.metric_id"))
+    assert etl["etl.run.errors"] == 1 and etl["objects.users.count"] == 1
+    db.close()

@@ -43,7 +43,7 @@ def test_commit_keeps_the_latest_and_never_moves_back(store_engine):
 def _chain(reader: str, key: str, until: datetime, fail: bool = False):
     def node(*, state):
         assert state.get(reader, key) in (None, T0)
-        yield {"date": date(2026, 11, 20), "hour": 10}, {f"{reader}.value": 1}
+        yield {"date": date(2026, 11, 20), "hour": 10}, {f"{reader}.{key}.value": 1}  # one metric per chain
         if fail:
             raise SourceError(f"{reader} broke")
         state.advance(reader, key, until)

@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 
 from apercite_analytics.config import load as config
-from apercite_analytics.config.settings import Settings
+from apercite_analytics.config.settings import Settings, check_seconds
 from apercite_analytics.dictionary import definitions
 from apercite_analytics.dictionary.kpis import Kpi
 from apercite_analytics.errors import ConfigError
@@ -40,7 +40,7 @@ def add_parsers(commands, common: argparse.ArgumentParser, parser_class: type) -
     push.add_argument("--user", help=f"basic auth user (password from ${PASSWORD_ENV}) instead of ${TOKEN_ENV}")
     push.add_argument("--datasource-uid", help="uid of your PostgreSQL data source (default: apercite-store)")
     push.add_argument("--folder-uid", default="apercite-analytics", help="folder uid (default: apercite-analytics)")
-    push.add_argument("--timeout", type=float, default=10.0, help="seconds per request (default: 10)")
+    push.add_argument("--timeout", type=_seconds, default=10.0, help="seconds per request (default: 10)")
     for command in (build, push):
         command.add_argument(
             "--dictionary",
@@ -48,6 +48,16 @@ def add_parsers(commands, common: argparse.ArgumentParser, parser_class: type) -
             metavar="FOLDER",
             help="the metrics dictionary with the KPIs (default: the config's [dictionary], else ./metrics)",
         )
+
+
+def _seconds(text: str) -> float:
+    """A --timeout as the config's timeouts are checked (finite, ≥ 1 ms); argparse says which flag."""
+    try:
+        value = float(text)
+        check_seconds(value, "--timeout")
+    except (ValueError, ConfigError):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds from 0.001 to 604800") from None
+    return value
 
 
 def run(args: argparse.Namespace) -> int:

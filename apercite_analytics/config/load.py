@@ -25,6 +25,7 @@ from apercite_analytics.config.settings import (
     DictionarySettings,
     MonitoringSettings,
     ReportSettings,
+    RunSettings,
     Settings,
     SourceSettings,
     StoreSettings,
@@ -79,7 +80,7 @@ def parse(raw: Mapping[str, Any], *, path: Path | None = None, environ: Mapping[
     raw = interpolate(raw, os.environ if environ is None else environ, base=base)
     if path is not None:
         raw = paths.resolve(raw, base)
-    known = {"store", "monitoring", "sources", "readers", "dictionary", "collector", "report"}
+    known = {"store", "monitoring", "sources", "readers", "dictionary", "collector", "report", "run"}
     for key in raw:
         if key not in known:
             raise ConfigError(f"{key}: unknown section (known: {', '.join(sorted(known))})")
@@ -87,6 +88,8 @@ def parse(raw: Mapping[str, Any], *, path: Path | None = None, environ: Mapping[
     store.check("store")
     monitoring = parse_dataclass(MonitoringSettings, raw.get("monitoring", {}), "monitoring")
     monitoring.check("monitoring")
+    run = parse_dataclass(RunSettings, raw.get("run", {}), "run")
+    run.check("run")
     sources = convert(dict[str, SourceSettings], raw.get("sources", {}), "sources")
     for name, source in sources.items():
         check_name(name, f"sources.{name}")
@@ -105,6 +108,7 @@ def parse(raw: Mapping[str, Any], *, path: Path | None = None, environ: Mapping[
         module.check(settings, sources, f"readers.{name}")
         readers[name] = settings
 
+    check_literal_names(modules, readers)
     dictionary = parse_dataclass(DictionarySettings, raw["dictionary"], "dictionary") if "dictionary" in raw else None
     collector = parse_dataclass(CollectorSettings, raw["collector"], "collector") if "collector" in raw else None
     if collector is not None:
@@ -127,7 +131,23 @@ def parse(raw: Mapping[str, Any], *, path: Path | None = None, environ: Mapping[
         dictionary=dictionary,
         collector=collector,
         report=report,
+        run=run,
     )
+
+
+def check_literal_names(modules: Mapping[str, Any], readers: Mapping[str, Any]) -> None:
+    """Two sections may not write the same metric (of the same kind): found here where the names
+    are literal (readers exporting `literal_names`), at run time otherwise (`writers/claims.py`)."""
+    seen: dict[tuple[str, str], str] = {}
+    for reader, settings in readers.items():
+        names = getattr(modules[reader], "literal_names", None)
+        for where, kind, metric in names(settings) if names else []:
+            first = seen.setdefault((kind, metric), where)
+            if first != where:
+                raise ConfigError(
+                    f"{first} and {where} both write the {kind} metric {metric!r}: two sections may not write "
+                    "the same metric (rename one)"
+                )
 
 
 def interpolate(value: Any, environ: Mapping[str, str], where: str = "", base: Path = Path(".")) -> Any:

@@ -16,6 +16,7 @@ from typing import Any
 from apercite_analytics.errors import ConfigError
 
 DEFAULT_STORE_URL = "sqlite:///analytics.db"
+DEFAULT_DEADLINE = 50 * 60.0  # below the hour: an hourly job must end before the next one starts
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
@@ -30,9 +31,20 @@ class StoreSettings:
     def check(self, where: str) -> None:
         if not 1 <= self.batch_size <= 1_000_000:
             raise ConfigError(f"{where}.batch_size: must be between 1 and 1000000, got {self.batch_size}")
-        if not 0 <= self.lock_wait <= 86400:
-            raise ConfigError(f"{where}.lock_wait: must be between 0 and 86400 seconds, got {self.lock_wait}")
+        check_seconds(self.lock_wait, f"{where}.lock_wait", zero=True, most=86400)
         check_url(self.url, f"{where}.url")
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """`[run]`: the run's own limits."""
+
+    # seconds after which the readers not finished yet are failed, so that what was read is written and
+    # the run ends (and releases its locks) before the next hourly run starts
+    deadline: float = DEFAULT_DEADLINE
+
+    def check(self, where: str) -> None:
+        check_seconds(self.deadline, f"{where}.deadline", most=86400)
 
 
 @dataclass(frozen=True)
@@ -61,8 +73,7 @@ class SourceSettings:
     def check(self, where: str) -> None:
         check_url(self.url, f"{where}.url")
         for name in ("connect_timeout", "query_timeout"):
-            if getattr(self, name) <= 0:
-                raise ConfigError(f"{where}.{name}: must be a positive number of seconds")
+            check_seconds(getattr(self, name), f"{where}.{name}")
         check_retries(self.retries, self.backoff, self.max_backoff, where)
 
 
@@ -119,6 +130,7 @@ class Settings:
     path: Path | None = None
     store: StoreSettings = field(default_factory=StoreSettings)
     monitoring: MonitoringSettings = field(default_factory=MonitoringSettings)
+    run: RunSettings = field(default_factory=RunSettings)
     sources: dict[str, SourceSettings] = field(default_factory=dict)
     readers: dict[str, Any] = field(default_factory=dict)
     dictionary: DictionarySettings | None = None  # None: no [dictionary] section
@@ -155,5 +167,16 @@ def check_retries(retries: int, backoff: float, max_backoff: float, where: str, 
     section retries (sources, prometheus, json, google_analytics)."""
     if not 0 <= retries <= most:
         raise ConfigError(f"{where}.retries: must be between 0 and {most}, got {retries}")
+    check_seconds(backoff, f"{where}.backoff", zero=True)
+    check_seconds(max_backoff, f"{where}.max_backoff", zero=True)
     if not (0 <= backoff <= max_backoff and math.isfinite(max_backoff)):
         raise ConfigError(f"{where}.backoff: must be 0 or more seconds, and at most max_backoff ({max_backoff:g})")
+
+
+def check_seconds(value: float, where: str, *, zero: bool = False, most: float = 7 * 86400) -> None:
+    """A duration in seconds (every timeout, wait and deadline key): a finite number, at least 1 ms once
+    rounded to the milliseconds drivers take (0.0004 would become 0, which means *no limit* to
+    PostgreSQL), or exactly 0 where `zero` allows it; at most `most`."""
+    if not (math.isfinite(value) and (round(value * 1000) >= 1 or (zero and value == 0)) and 0 <= value <= most):
+        what = "0 or more seconds" if zero else "a positive number of seconds, at least 0.001"
+        raise ConfigError(f"{where}: must be {what} and at most {most:g} (got {value!r})")

@@ -7,7 +7,9 @@ Each reader module exports:
 * `chains(settings, window)` — `{chain name: [node, …]}`; the first node takes no input, the last
   yields `(dims, metrics)` records (see `record.py`). Nodes ask for services (`sources`) by
   keyword-only parameter name;
-* `BACKFILL` — whether `--since/--until` mean anything to it.
+* `BACKFILL` — whether `--since/--until` mean anything to it;
+* optionally `literal_names(settings)` — `(config key, kind, metric)` of the names it writes
+  whatever its source answers, so that two sections writing one metric fail at config time.
 
 A reader knows its source and nothing about the store. Helpers several readers share live in
 `common/`; helpers of one reader in `_<reader>_*.py`.

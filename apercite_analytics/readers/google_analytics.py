@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any, Literal
 
-from apercite_analytics.config.settings import SourceSettings, check_name, check_retries
+from apercite_analytics.config.settings import SourceSettings, check_name, check_retries, check_seconds
 from apercite_analytics.errors import ConfigError, SourceError
 from apercite_analytics.readers import _ga_client, _ga_time
 from apercite_analytics.readers.common.naming import name_part, period_dims, template_fields
@@ -133,8 +133,7 @@ def check(settings: Settings, sources: Mapping[str, SourceSettings], where: str)
 
 
 def _check_numbers(settings: Settings, where: str) -> None:
-    if settings.timeout <= 0:
-        raise ConfigError(f"{where}.timeout: must be a positive number of seconds")
+    check_seconds(settings.timeout, f"{where}.timeout")
     check_retries(settings.retries, settings.backoff, settings.max_backoff, where, most=20)
     if not 1 <= settings.page_size <= _ga_client.MAX_PAGE_SIZE:
         raise ConfigError(f"{where}.page_size: must be between 1 and {_ga_client.MAX_PAGE_SIZE}")

@@ -14,8 +14,9 @@ booleans (not numbers), nulls and lists (no rule turns a list into one number) â
 counted, and named in one log line. Two keys that give one name fail the document.
 
 The values are dated by `date_field` (a date, or a date-time converted to UTC) or else by the
-run's time: the UTC day (daily) or hour (hourly). HTTP: GET with `timeout` seconds, and up to
-`retries` more attempts, `backoff` apart (doubling, at most `max_backoff`), on connection errors, 429 and 5xx.
+run's time: the UTC day (daily) or hour (hourly). HTTP: GET within `timeout` seconds in all (a
+server dripping its answer fails at that deadline), and up to `retries` more attempts, `backoff`
+apart (doubling, at most `max_backoff`), on connection errors, timeouts, 429 and 5xx.
 Documents larger than 64 MiB are refused.
 
 (This module is named after the reader; `import json` below is the standard library's: imports
@@ -26,18 +27,18 @@ from __future__ import annotations
 
 import json
 import logging
-import urllib.error
-import urllib.request
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from http.client import HTTPException
 from pathlib import Path
 from typing import Any, Literal
 
 from apercite_analytics import __version__
 from apercite_analytics.config.secrets import mask_url, scrub
-from apercite_analytics.config.settings import SourceSettings, check_name, check_retries
+from apercite_analytics.config.settings import SourceSettings, check_name, check_retries, check_seconds
 from apercite_analytics.errors import ConfigError, SourceError
+from apercite_analytics.readers.common import http
 from apercite_analytics.readers.common.naming import name_part
 from apercite_analytics.readers.common.retry import policy, with_retries
 from apercite_analytics.record import check_name as check_metric_name
@@ -91,8 +92,7 @@ def check(settings: Settings, sources: Mapping[str, SourceSettings], where: str)
             raise ConfigError(f"{key}.prefix: {reason}")
         if document.date_field is not None and not all(document.date_field.split(".")):
             raise ConfigError(f"{key}.date_field: expected a dotted path like 'meta.recorded_at'")
-        if document.timeout <= 0:
-            raise ConfigError(f"{key}.timeout: must be a positive number of seconds")
+        check_seconds(document.timeout, f"{key}.timeout")
         check_retries(document.retries, document.backoff, document.max_backoff, key)
 
 
@@ -215,37 +215,40 @@ class ReadDocument:
     def _get(self) -> bytes:
         document = self.document
         headers = {"Accept": "application/json", "User-Agent": f"apercite-analytics/{__version__}", **document.headers}
-        request = urllib.request.Request(document.url or "", headers=headers)
 
-        def get() -> bytes:
-            with urllib.request.urlopen(request, timeout=document.timeout) as response:  # noqa: S310 â€” http(s) only
-                return response.read(MAX_BYTES + 1)
+        def get() -> bytes:  # `timeout` bounds the whole request, not each read (a dripping server)
+            answer = http.get(document.url or "", headers=headers, timeout=document.timeout, max_bytes=MAX_BYTES)
+            if answer.status >= 400:
+                raise _HTTPStatus(answer.status, answer.reason)
+            return answer.body
 
         try:
-            data, _ = with_retries(
-                get,
-                **policy(document),
-                retryable=_retryable,
-            )
+            data, _ = with_retries(get, **policy(document), retryable=_retryable)
             return data
-        except urllib.error.HTTPError as exc:
-            problem = f"HTTP {exc.code} {exc.reason}"
+        except _HTTPStatus as exc:
+            problem = f"HTTP {exc.status} {exc.reason}"
             if not _retryable(exc):
                 raise SourceError(scrub(f"GET {self.origin}: {problem}")) from None
             attempts = exc.attempts  # type: ignore[attr-defined]
-        except (urllib.error.URLError, OSError) as exc:
-            reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
-            problem = str(reason) if not isinstance(reason, TimeoutError) else f"timed out after {document.timeout:g} s"
+        except (OSError, HTTPException) as exc:
+            problem = f"timed out after {document.timeout:g} s" if isinstance(exc, TimeoutError) else str(exc)
             attempts = exc.attempts  # type: ignore[attr-defined]
         tries = f" (after {attempts} attempts)" if attempts > 1 else ""
         raise SourceError(scrub(f"GET {self.origin}: {problem}{tries}"))
 
 
+class _HTTPStatus(Exception):
+    def __init__(self, status: int, reason: str):
+        super().__init__(status, reason)
+        self.status, self.reason = status, reason
+
+
 def _retryable(exc: BaseException) -> bool:
-    """Connection errors, timeouts, 429 and 5xx are worth another try; other HTTP answers are not."""
-    if isinstance(exc, urllib.error.HTTPError):
-        return exc.code == 429 or exc.code >= 500
-    return isinstance(exc, OSError)  # URLError is an OSError
+    """Connection errors, timeouts, broken answers, 429 and 5xx are worth another try; other HTTP
+    answers are not."""
+    if isinstance(exc, _HTTPStatus):
+        return exc.status == 429 or exc.status >= 500
+    return isinstance(exc, OSError | HTTPException)
 
 
 def chains(settings: Settings, window: Window) -> dict[str, list]:

@@ -97,5 +97,10 @@ class CountRows:
             raise SourceError(f"{len(failed)} of {len(self.tables)} tables not counted: " + "; ".join(failed))
 
 
+def literal_names(settings: Settings) -> list[tuple[str, str, str]]:
+    """(config key, kind, metric) of every name this reader writes whatever its source answers."""
+    return [("readers.objects", "hourly", f"objects.{name}.count") for name in table_map(settings)]
+
+
 def chains(settings: Settings, window: Window) -> dict[str, list]:
     return {"objects": [CountRows(settings.source, table_map(settings), clock=lambda: window.now)]}

@@ -38,9 +38,9 @@ from prometheus_api_client.prometheus_connect import PrometheusConnect
 from urllib3.util.retry import Retry
 
 from apercite_analytics.config.secrets import register_secret
-from apercite_analytics.config.settings import SourceSettings, check_name, check_retries
+from apercite_analytics.config.settings import SourceSettings, check_name, check_retries, check_seconds
 from apercite_analytics.errors import ConfigError, SourceError
-from apercite_analytics.readers.common.http import mask_credentials, split_credentials
+from apercite_analytics.readers.common.http import DeadlineAdapter, mask_credentials, split_credentials
 from apercite_analytics.readers.common.naming import name_part, template_fields
 from apercite_analytics.readers.common.retry import policy, with_retries
 from apercite_analytics.window import HOUR, Window, floor_hour, parse_duration
@@ -48,6 +48,7 @@ from apercite_analytics.window import HOUR, Window, floor_hour, parse_duration
 BACKFILL = True
 READER = "prometheus"
 MAX_POINTS = 11_000  # Prometheus refuses range queries of more points per series
+MAX_ANSWER_BYTES = 1024 * 1024 * 1024
 _LABEL = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 _ERRNO = re.compile(r"\[Errno -?\d+\] ([^'\"()]+)")
 log = logging.getLogger("apercite_analytics")
@@ -87,8 +88,7 @@ def check(settings: Settings, sources: Mapping[str, SourceSettings], where: str)
     if parts.password:
         register_secret(unquote(parts.password))
     for key in ("connect_timeout", "timeout"):
-        if getattr(settings, key) <= 0:
-            raise ConfigError(f"{where}.{key}: must be a positive number of seconds")
+        check_seconds(getattr(settings, key), f"{where}.{key}")
     check_retries(settings.retries, settings.backoff, settings.max_backoff, where)
     if not 1 <= settings.max_points <= MAX_POINTS:
         raise ConfigError(f"{where}.max_points: must be between 1 and {MAX_POINTS}, got {settings.max_points}")
@@ -155,6 +155,8 @@ class PrometheusApi:
             retry=Retry(total=0, read=False, raise_on_status=False),  # as requests does by default: retried here
             timeout=(settings.connect_timeout, settings.timeout),  # type: ignore[arg-type]
         )
+        # `timeout` bounds each whole request (not each read: a server dripping its answer must fail)
+        session.mount(url, DeadlineAdapter(settings.timeout, settings.connect_timeout, MAX_ANSWER_BYTES))
 
     def _keep(self, response: requests.Response, *args, **kwargs) -> None:
         self.last = response
@@ -296,6 +298,15 @@ def _number(value: Any) -> Any:
 def _labels(labels: Mapping[str, str]) -> str:
     """A label set as PromQL writes it: `{path="/a b", status="200"}`."""
     return "{" + ", ".join(f"{k}={json.dumps(v, ensure_ascii=False)}" for k, v in sorted(labels.items())) + "}"
+
+
+def literal_names(settings: Settings) -> list[tuple[str, str, str]]:
+    """(config key, kind, metric) of the queries whose template uses no label."""
+    return [
+        (f"readers.prometheus.queries.{name}", "hourly", query.metric)
+        for name, query in settings.queries.items()
+        if not template_labels(query.metric, "metric")
+    ]
 
 
 def chains(settings: Settings, window: Window) -> dict[str, list]:

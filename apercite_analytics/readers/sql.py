@@ -22,6 +22,7 @@ values that map to one metric name fail that query with a message naming the row
 from __future__ import annotations
 
 import re
+import string
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
@@ -249,6 +250,22 @@ def _collision(previous: tuple, origin: tuple) -> str:
 
 def _describe(key: tuple) -> str:
     return f"{key[0]} {key[1]:02d}:00 UTC" if len(key) == 2 else f"{key[0]}"
+
+
+def literal_names(settings: Settings) -> list[tuple[str, str, str]]:
+    """(config key, kind, metric) of the names known before the query runs: a template without
+    dimensions whose value columns are listed (or that names no column at all)."""
+    names = []
+    for name, query in settings.queries.items():
+        fields = {field for _, field, _, _ in string.Formatter().parse(query.metric) if field is not None}
+        if fields - {"query", "column"} or ("column" in fields and not query.values):
+            continue
+        kind = "hourly" if query.granularity == "hour" else "daily"
+        columns = query.values if "column" in fields else [None]
+        for column in columns:
+            metric = query.metric.format(query=name, column=name_part(column))
+            names.append((f"readers.sql.queries.{name}", kind, metric))
+    return names
 
 
 def chains(settings: Settings, window: Window) -> dict[str, list]:

@@ -21,10 +21,11 @@ from typing import Any
 from apercite_analytics.config.settings import Settings
 from apercite_analytics.dictionary import definitions
 from apercite_analytics.dictionary.definitions import Dictionary
-from apercite_analytics.errors import AnalyticsError, StoreError
+from apercite_analytics.errors import AnalyticsError, SourceError, StoreError
 from apercite_analytics.readers.common.sources import Sources
 from apercite_analytics.record import Normalizer
 from apercite_analytics.run import engine, selfmetrics
+from apercite_analytics.run.guard import guard
 from apercite_analytics.run.plan import reader_chains, select_readers
 from apercite_analytics.run.result import Reporter, RunResult
 from apercite_analytics.store.handle import Store
@@ -32,6 +33,7 @@ from apercite_analytics.store.rollup import names
 from apercite_analytics.store.values import MetricStore
 from apercite_analytics.store.watermarks import Watermarks
 from apercite_analytics.window import Window, utcnow
+from apercite_analytics.writers.claims import Claims
 from apercite_analytics.writers.printer import TablePrinter
 from apercite_analytics.writers.upsert import UpsertWriter
 
@@ -66,6 +68,7 @@ class _Run:
         self.normalizer = Normalizer(on_reject=self.reporter.rejected)
         self.started = time.monotonic()
         self.started_at = utcnow()
+        self.claims = Claims()  # which chain gave which (metric, hour): two chains giving one is an error
 
     def printed(self) -> RunResult:
         printer = TablePrinter()
@@ -84,19 +87,20 @@ class _Run:
                 values, marks = store.values(), store.watermarks()
                 run_id = store.start_run(command, self.readers, self.started_at)
                 batch = self.settings.store.batch_size
-                sinks: list[Callable] = [UpsertWriter("hourly", batch), UpsertWriter("daily", batch)]
+                sinks: list[Callable] = [
+                    UpsertWriter("hourly", batch, self.claims),
+                    UpsertWriter("daily", batch, self.claims),
+                ]
                 try:
                     self.run_graph(sinks, {"sources": sources, "store": values, "state": marks})
                 except BaseException as exc:  # interrupted: the run log must not say "running" forever
                     self.close_run_log(store, run_id, values, interrupted=exc)
                     raise
+                self.remove_collisions(values)
                 self.count_written(values)
                 self.save_watermarks(store, marks)
                 self.roll_up(store, dictionary, values)
-                self.result.seconds = time.monotonic() - self.started
-                self.store_own_metrics(store)
-                self.close_run_log(store, run_id, values)
-                self.write_textfile(store)
+                self.report_verdict(store, run_id, values)
         return self.result
 
     def prepare(self, store: Store) -> None:
@@ -115,14 +119,33 @@ class _Run:
             )
 
     def run_graph(self, sinks: list[Callable], services: dict[str, Any]) -> None:
+        """Run the chains (each until the run deadline, its records claimed) into the sinks."""
         result = self.result
-        result.nodes = engine.run(self.chains, self.normalizer, sinks, services, self.reporter)
+        deadline = self.settings.run.deadline
+        chains = guard(self.chains, self.claims, self.started + deadline, deadline)
+        result.nodes = engine.run(chains, self.normalizer, sinks, services, self.reporter)
         for node in result.nodes:
             if node.name == self.normalizer.__name__:
                 node.errors = self.normalizer.rejected
         result.failures = list(self.reporter.failures)
         result.errors = sum(self.reporter.errors_by_node.values())
         result.rejected = self.normalizer.rejected
+        for collision in self.claims.collisions.values():  # both chains failed: neither moves its watermark
+            self.failed("collision", SourceError(collision.line()))
+            for node in result.nodes:
+                if node.chain in (collision.first, collision.second):
+                    node.errors += 1
+
+    def remove_collisions(self, values: MetricStore) -> None:
+        """A colliding key the writers flushed before the second chain gave it is removed: the run
+        leaves neither chain's value (which one is right is a guess)."""
+        for kind in ("hourly", "daily"):
+            keys = self.claims.keys(kind == "hourly")
+            if keys:
+                try:
+                    values.remove(kind, keys)
+                except StoreError as exc:
+                    self.failed("collision", exc)
 
     def count_written(self, values: MetricStore) -> None:
         self.result.written = dict(values.written)
@@ -159,6 +182,23 @@ class _Run:
         if removed:
             report.append(f"removed from the dictionary but still written: {names(removed, 'metric')}")
 
+    def report_verdict(self, store: Store, run_id: int, values: MetricStore) -> None:
+        """Write the run's one verdict everywhere: the textfile, the job's own metrics, the run log
+        (and, from the result, the summary and the exit status). A step that fails here fails the
+        run, and what was already written with the earlier verdict is written again."""
+        self.result.seconds = time.monotonic() - self.started
+        textfile = self.write_textfile(store)
+        was_ok = self.result.ok
+        self.store_own_metrics(store)
+        if textfile and self.result.ok != was_ok:
+            self.write_textfile(store)
+        try:
+            self.close_run_log(store, run_id, values)
+        except StoreError as exc:  # the run log cannot say it: the summary, the textfile and the exit status do
+            self.failed("run log", exc)
+            if textfile:
+                self.write_textfile(store)
+
     def store_own_metrics(self, store: Store) -> None:
         if self.settings.monitoring.store:
             try:
@@ -192,10 +232,23 @@ class _Run:
             readers=result.reader_status(),
         )
 
-    def write_textfile(self, store: Store) -> None:
-        if self.settings.monitoring.textfile:
-            content = selfmetrics.textfile(self.result, utcnow(), store.last_success())
+    def write_textfile(self, store: Store) -> bool:
+        """The monitoring textfile, written before the run log is closed so that a failure to write
+        it is part of the verdict; whether it was written (False also when none is configured)."""
+        if not self.settings.monitoring.textfile:
+            return False
+        try:
+            successes = store.last_success()
+            finished = utcnow()
+            for reader, (ok, _, _) in self.result.reader_status().items():
+                if ok and self.result.write:
+                    successes[reader] = finished  # this run's, not in run_reader before the log is closed
+            content = selfmetrics.textfile(self.result, finished, successes)
             selfmetrics.write_textfile(self.settings.monitoring.textfile, content)
+        except StoreError as exc:
+            self.failed("monitoring", exc)
+            return False
+        return True
 
     def failed(self, step: str, exc: AnalyticsError) -> None:
         """A step after the graph failed: logged and counted like a node error."""

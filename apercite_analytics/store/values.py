@@ -17,7 +17,7 @@ import threading
 from collections.abc import Iterable
 from datetime import UTC, date, datetime
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -86,6 +86,25 @@ class MetricStore:
                 self.hourly_days.update(d for _, d, _ in values)
             self.changed[table.name] += changed
         return len(values)
+
+    def remove(self, kind: Kind, keys: Iterable[tuple[str, date, int | None]]) -> int:
+        """Delete the rows of `keys` (a run's colliding keys, which it must not leave written: the
+        value of either chain would be a guess); the number of rows deleted."""
+        table = TABLES[kind]
+        removed = 0
+        try:
+            with self.engine.begin() as connection:
+                for name, day, hour in keys:
+                    metric = select(Metric.id).where(Metric.name == name).scalar_subquery()
+                    where = [table.c.metric_id == metric, table.c.date == day]
+                    if kind == "hourly":
+                        where.append(table.c.hour == hour)
+                    removed += connection.execute(delete(table).where(*where)).rowcount
+        except SQLAlchemyError as exc:
+            raise StoreError(
+                f"{describe(self.engine)}: removing colliding {kind} values failed: {describe_db_error(exc)}"
+            ) from None
+        return removed
 
 
 def _check_values(kind: Kind, values: Values) -> None:

@@ -72,11 +72,19 @@ DAILY = daily_values()
 
 
 def records():
-    """The seed as the record contract: one record per hour, one per day."""
+    """The seed as the record contract: one record per hour, one per day (without the job's own
+    etl.* metrics, which no reader may write: see `own_metrics`)."""
     for day in DAYS:
         for h in range(24):
-            yield {"date": day, "hour": h}, {name: v[(day, h)] for name, v in HOURLY.items()}
+            yield {"date": day, "hour": h}, {n: v[(day, h)] for n, v in HOURLY.items() if not n.startswith("etl.")}
         yield {"date": day}, {name: v[day] for name, v in DAILY.items()}
+
+
+def own_metrics() -> dict:
+    """The seed's etl.* values, as the job writes its own metrics: `{(name, date, hour): value}`."""
+    return {
+        (n, day, h): v[(day, h)] for n, v in HOURLY.items() if n.startswith("etl.") for day in DAYS for h in range(24)
+    }
 
 
 # -- the oracle -----------------------------------------------------------------------------------

@@ -1,16 +1,23 @@
 """The `sources` service: one lazily created SQLAlchemy engine per configured source database.
 
 Source sessions run in UTC (so `date_trunc`, `NOW()` and timestamp parameters mean UTC), with a
-connect timeout and a statement timeout; errors become one `SourceError` line naming the source
-and its URL without the password. `read()` retries transient failures (connection refused or
-lost, server shutting down, deadlock, serialization failure) with exponential backoff; a timeout,
-a syntax error or a missing table fails at once (repeating it would only add load or noise).
+connect timeout and a statement timeout (`query_timeout`) that the server itself enforces, so a
+statement that runs too long is cancelled there and not left running: PostgreSQL's
+`statement_timeout`, MariaDB's `max_statement_time` / MySQL's `max_execution_time` (the driver's
+read timeout, a little longer, is only a backstop for a server that stops answering), and on
+SQLite a progress handler that interrupts the statement. Errors become one `SourceError` line
+naming the source and its URL without the password. `read()` retries transient failures
+(connection refused or lost, server shutting down, deadlock, serialization failure) with
+exponential backoff; a timeout, a syntax error or a missing table fails at once (repeating it
+would only add load or noise).
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import threading
+import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TypeVar
@@ -33,24 +40,31 @@ _PG_TRANSIENT = ("40001", "40P01", "57P01", "57P02", "57P03")
 _PG_TRANSIENT_CLASS = ("08",)  # connection exceptions
 # MySQL/MariaDB: can't connect, server gone away, lost connection, deadlock, server shutting down
 _MYSQL_TRANSIENT = (2002, 2003, 2006, 2013, 1213, 1053)
+# MariaDB max_statement_time exceeded, MySQL max_execution_time exceeded, query interrupted
+_MYSQL_TIMEOUT = (1969, 3024, 1317)
+MYSQL_READ_MARGIN = 5.0  # seconds the driver waits beyond query_timeout before it gives up on the server
+SQLITE_PROGRESS_STEPS = 4000  # SQLite virtual-machine steps between two looks at the clock
+_TIMED_OUT = ("timeout", "timed out", "canceling statement", "interrupted")
 
 
 def is_transient(exc: BaseException) -> bool:
     """Whether a database error may go away by itself (so a retry is worth it)."""
     if not isinstance(exc, DBAPIError):
         return False
+    # a timeout first: the driver's read timeout also invalidates the connection, yet running the same
+    # statement again would only time out again (and pile up copies of it on the server)
+    if timed_out(exc):
+        return False
     if exc.connection_invalidated:
         return True
     orig = exc.orig
+    message = str(orig).lower()
+    errno = _errno(orig)
     code = getattr(orig, "pgcode", None)
     if code is not None:
         return code in _PG_TRANSIENT or code[:2] in _PG_TRANSIENT_CLASS
-    message = str(orig).lower()
-    args = getattr(orig, "args", ())
-    if args and isinstance(args[0], int):  # PyMySQL: (errno, message)
-        return args[0] in _MYSQL_TRANSIENT and "timed out" not in message
-    if "timeout" in message or "timed out" in message or "canceling statement" in message:
-        return False
+    if errno is not None:
+        return errno in _MYSQL_TRANSIENT
     # psycopg2 at connect time has no pgcode; SQLite says "database is locked" while a writer works
     return any(
         text in message
@@ -63,6 +77,19 @@ def is_transient(exc: BaseException) -> bool:
             "database is locked",
         )
     )
+
+
+def timed_out(exc: BaseException) -> bool:
+    """Whether a database error is a statement (or read) timeout."""
+    if not isinstance(exc, DBAPIError):
+        return False
+    message = str(exc.orig).lower()
+    return _errno(exc.orig) in _MYSQL_TIMEOUT or any(text in message for text in _TIMED_OUT)
+
+
+def _errno(orig: BaseException | None) -> int | None:
+    args = getattr(orig, "args", ())
+    return args[0] if args and isinstance(args[0], int) else None  # PyMySQL: (errno, message)
 
 
 class Sources:
@@ -120,6 +147,8 @@ class Sources:
     def error(self, name: str, exc: BaseException, doing: str = "") -> SourceError:
         """Turn a driver exception into one readable line naming the source."""
         what = f"{self.describe(name)}: {doing + ': ' if doing else ''}{describe_db_error(exc)}"
+        if timed_out(exc):
+            what += f" (query_timeout = {self._settings[name].query_timeout:g} s)"
         return SourceError(scrub(what))
 
     def __enter__(self) -> Sources:
@@ -150,22 +179,52 @@ def _create_engine(name: str, settings: SourceSettings) -> Engine:
             url = url.set(database=f"file:{path}", query={"mode": "ro", "uri": "true"})
         connect_args["timeout"] = settings.connect_timeout
     elif backend == "postgresql":
-        connect_args["connect_timeout"] = max(1, int(settings.connect_timeout))
-        statement_ms = int(settings.query_timeout * 1000)
+        connect_args["connect_timeout"] = max(1, round(settings.connect_timeout))
+        statement_ms = max(1, round(settings.query_timeout * 1000))  # 0 would mean no limit
         connect_args["options"] = f"-c timezone=UTC -c statement_timeout={statement_ms}"
     elif backend in ("mysql", "mariadb"):
-        connect_args["connect_timeout"] = max(1, int(settings.connect_timeout))
-        connect_args["read_timeout"] = max(1, int(settings.query_timeout))
+        connect_args["connect_timeout"] = max(1, round(settings.connect_timeout))
+        connect_args["read_timeout"] = math.ceil(settings.query_timeout + MYSQL_READ_MARGIN)
     try:
         engine = create_engine(url, connect_args=connect_args, pool_pre_ping=True)
     except (SQLAlchemyError, ImportError) as exc:
         raise SourceError(f"source {name!r} ({mask_url(settings.url)}): {describe_db_error(exc)}") from None
     if backend in ("mysql", "mariadb"):
-        event.listen(engine, "connect", _mysql_session_utc)
+        event.listen(engine, "connect", _MysqlSession(settings.query_timeout))
+    elif backend == "sqlite":
+        _sqlite_statement_timeout(engine, settings.query_timeout)
     return engine
 
 
-def _mysql_session_utc(dbapi_connection, _record) -> None:
-    cursor = dbapi_connection.cursor()
-    cursor.execute("SET time_zone = '+00:00'")
-    cursor.close()
+class _MysqlSession:
+    """A new MySQL/MariaDB session: UTC, and a statement time limit the server enforces (it cancels
+    the statement itself, so nothing is left running when we give up)."""
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+
+    def __call__(self, dbapi_connection, _record) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("SET time_zone = '+00:00'")
+        cursor.execute("SELECT VERSION()")
+        if "mariadb" in str(cursor.fetchone()[0]).lower():
+            cursor.execute("SET SESSION max_statement_time = %s", (round(self.seconds, 3),))
+        else:  # MySQL ≥ 5.7.8: read-only SELECTs, which is what readers run
+            cursor.execute("SET SESSION max_execution_time = %s", (max(1, round(self.seconds * 1000)),))
+        cursor.close()
+
+
+def _sqlite_statement_timeout(engine: Engine, seconds: float) -> None:
+    """SQLite has no statement timeout: a progress handler interrupts a statement (its execution and
+    the fetching of its rows) once it ran `seconds` ("interrupted", not retried)."""
+
+    @event.listens_for(engine, "connect")
+    def watch(dbapi_connection, record) -> None:
+        info = record.info
+        dbapi_connection.set_progress_handler(
+            lambda: time.monotonic() > info.get("statement_until", math.inf), SQLITE_PROGRESS_STEPS
+        )
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def start(connection, *_args) -> None:
+        connection.info["statement_until"] = time.monotonic() + seconds
