@@ -34,7 +34,7 @@ from apercite_analytics.readers import available
 __all__ = ["Settings", "config_path", "interpolate", "load", "parse"]
 ENV_CONFIG = "APERCITE_CONFIG"
 DEFAULT_CONFIG = "analytics.toml"
-_SECRET_ENV = re.compile(r"PASSWORD|PASSWD|SECRET|TOKEN|KEY|CREDENTIAL", re.IGNORECASE)
+_SECRET_ENV = re.compile(r"PASS|PWD|SECRET|TOKEN|KEY|CREDENTIAL|AUTH", re.IGNORECASE)
 _INTERPOLATION = re.compile(r"\$(?:\$|\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>[^}]*))?\})")
 
 
@@ -51,6 +51,8 @@ def load(cli_path: str | None = None, *, required: bool = True) -> Settings:
     """
     path = config_path(cli_path)
     explicit = bool(cli_path or os.environ.get(ENV_CONFIG))
+    if path.is_dir():
+        raise ConfigError(f"{path}: is a directory, not a config file (name the .toml file in it)")
     if not path.is_file():
         if required or explicit:
             hint = "" if explicit else " (pass --config, set APERCITE_CONFIG, or run `apercite-analytics demo`)"
@@ -71,6 +73,7 @@ def load(cli_path: str | None = None, *, required: bool = True) -> Settings:
 def parse(raw: Mapping[str, Any], *, path: Path | None = None, environ: Mapping[str, str] | None = None) -> Settings:
     """Validate an already-decoded TOML document (errors name the dotted key, not the file)."""
     raw = interpolate(raw, os.environ if environ is None else environ)
+    _register_urls(raw)  # before any check, so that no message can show them
     known = {"store", "monitoring", "sources", "readers", "dictionary", "collector", "report"}
     for key in raw:
         if key not in known:
@@ -106,12 +109,6 @@ def parse(raw: Mapping[str, Any], *, path: Path | None = None, environ: Mapping[
     report = parse_dataclass(ReportSettings, raw.get("report", {}), "report")
     report.check("report")
 
-    for url in [
-        store.url,
-        *(s.url for s in sources.values()),
-        *([collector.url] if collector and collector.url else []),
-    ]:
-        register_url(url)
     return Settings(
         path=path,
         store=store,
@@ -124,8 +121,23 @@ def parse(raw: Mapping[str, Any], *, path: Path | None = None, environ: Mapping[
     )
 
 
+def _register_urls(value: Any) -> None:
+    """Remember the password and credential query values of every URL in the config (store,
+    sources, prometheus, json, …), whether written literally or through `${NAME}`."""
+    if isinstance(value, str) and "://" in value:
+        register_url(value)
+    elif isinstance(value, dict):
+        for item in value.values():
+            _register_urls(item)
+    elif isinstance(value, list):
+        for item in value:
+            _register_urls(item)
+
+
 def interpolate(value: Any, environ: Mapping[str, str], where: str = "") -> Any:
-    """Replace `${NAME}` in every string, recursively; remember secret-looking values."""
+    """Replace `${NAME}` in every string, recursively; remember the values that look secret: by the
+    variable's name (`*PASS*`, `*TOKEN*`, …) or the key's (`headers.Authorization`); the URLs' own
+    passwords and credential query values are remembered by `_register_urls`."""
     if isinstance(value, str):
 
         def replace(match: re.Match[str]) -> str:
@@ -134,8 +146,8 @@ def interpolate(value: Any, environ: Mapping[str, str], where: str = "") -> Any:
             name, default = match.group("name"), match.group("default")
             if name in environ:
                 result = environ[name]
-                if _SECRET_ENV.search(name):
-                    register_secret(result)
+                if _SECRET_ENV.search(name) or _SECRET_ENV.search(where.rpartition(".")[2]):
+                    register_secret(result)  # a secret by its name, or by its key's (headers.Authorization)
                 return result
             if default is not None:
                 return default
