@@ -30,8 +30,9 @@ class _Formatter(logging.Formatter):
         message = escape_control(scrub(record.getMessage()))
         if record.levelno >= logging.WARNING:
             message = f"{record.levelname.lower()}: {message}"
-        if record.exc_info and record.levelno <= logging.DEBUG:
-            message += "\n" + scrub(self.formatException(record.exc_info))
+        if record.exc_info and record.levelno <= logging.DEBUG:  # a traceback: its lines, each escaped
+            lines = scrub(self.formatException(record.exc_info)).split("\n")
+            message += "\n" + "\n".join(escape_control(line) for line in lines)
         return message
 
 

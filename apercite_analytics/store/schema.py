@@ -130,8 +130,8 @@ def _transactional(engine: Engine) -> Engine:
     """An engine whose transactions hold DDL too. PostgreSQL's do; Python's sqlite3 commits before
     each CREATE/ALTER, so SQLite gets SQLAlchemy's documented recipe: the driver's own transaction
     handling off, and an explicit BEGIN (a failed first migration then leaves no table behind)."""
-    if engine.dialect.name != "sqlite":
-        return engine
+    if engine.dialect.name != "sqlite" or engine.url.database in (None, "", ":memory:"):
+        return engine  # an in-memory store lives in its one connection: nothing to leave half-done
     migrating = create_engine(engine.url, poolclass=NullPool, connect_args={"timeout": 30})
 
     @event.listens_for(migrating, "connect")
