@@ -7,19 +7,17 @@ documented `/api/v1/query_range` shape."""
 
 from __future__ import annotations
 
-import http.server
-import json
 import os
 import sqlite3
 import subprocess
 import sys
-import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
+from support.http_answers import AnsweringServer
 from support.storeview import stored
 
 from apercite_analytics.cli import main as cli
@@ -39,39 +37,16 @@ def one_error_line(err: str) -> str:
     return errors[0]
 
 
-class FakePrometheus:
-    """Answers every range query with the series given (the documented success envelope)."""
-
-    def __init__(self, result: object):
-        body = json.dumps({"status": "success", "data": {"resultType": "matrix", "result": result}}).encode()
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self):
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args):
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
 @pytest.fixture
-def fake_prometheus() -> Iterator[type]:
-    servers: list[FakePrometheus] = []
+def fake_prometheus() -> Iterator[Callable[[object], str]]:
+    """Starts a fake Prometheus answering every range query with the series given (the documented
+    success envelope); returns its base URL."""
+    servers: list[AnsweringServer] = []
 
-    def start(result: object) -> FakePrometheus:
-        servers.append(FakePrometheus(result))
-        return servers[-1]
+    def start(result: object) -> str:
+        servers.append(AnsweringServer())
+        envelope = {"status": "success", "data": {"resultType": "matrix", "result": result}}
+        return servers[-1].answer("/api/v1/query_range", (200, envelope)).removesuffix("/api/v1/query_range")
 
     yield start
     for server in servers:
@@ -93,7 +68,7 @@ WINDOW = ["--since", "2026-11-20T10:00", "--until", "2026-11-20T13:00"]  # evalu
 
 def test_prometheus_samples_off_the_hours_asked_for_are_rejected_and_counted(tmp_path, fake_prometheus, capsys):
     """Item 4: timestamps 0 and 315361234.5 were stored at 1969-12-31 23:00 and 1979-12-29 23:00, exit 0."""
-    server = fake_prometheus(
+    url = fake_prometheus(
         [
             {
                 "metric": {"job": "api"},
@@ -109,7 +84,7 @@ def test_prometheus_samples_off_the_hours_asked_for_are_rejected_and_counted(tmp
             }
         ]
     )
-    config = prometheus_config(tmp_path, server.url)
+    config = prometheus_config(tmp_path, url)
     assert cli.main(["read", "prometheus", "--write", "-c", str(config), *WINDOW]) == 1
     line = one_error_line(capsys.readouterr().err)
     assert line == (
@@ -140,8 +115,8 @@ def test_malformed_prometheus_series_are_one_line(tmp_path, fake_prometheus, cap
     for one in result:
         if isinstance(one, dict):
             one["metric"] = one["metric"] if not isinstance(one["metric"], dict) else {"job": "a", **one["metric"]}
-    server = fake_prometheus(result)
-    config = prometheus_config(tmp_path, server.url)
+    url = fake_prometheus(result)
+    config = prometheus_config(tmp_path, url)
     assert cli.main(["read", "prometheus", "--write", "-c", str(config), *WINDOW]) == 1
     line = one_error_line(capsys.readouterr().err)
     assert line.startswith(f"error: prometheus.up: query 'up': {message}"), line
