@@ -5,8 +5,8 @@ works) but never upgrades an existing one behind the user's back: that is `db up
 run writes, the live tables are compared with the models once (`live_schema_problems`): a column
 whose type was changed by hand would otherwise round or truncate every value silently.
 
-Only PostgreSQL and SQLite can be the store (`open_engine` refuses others before any statement):
-the migrations and the upserts are written for those two. A migration runs in one transaction on
+Only PostgreSQL and SQLite can be the store (`require_store_dialect` refuses others before any
+statement): the migrations and the upserts are written for those two. A migration runs in one transaction on
 both, so one that fails leaves the store as it was (SQLite: see `_transactional`).
 """
 
@@ -42,11 +42,6 @@ def open_engine(url: str) -> Engine:
     try:
         parsed = database_url(url)
         backend = parsed.get_backend_name()
-        if backend not in DIALECTS:
-            raise StoreError(
-                f"store ({mask_url(url)}): the store must be PostgreSQL or SQLite, not {backend} "
-                "(MariaDB and MySQL can be read as sources)"
-            )
         connect_args: dict = {}
         if backend == "postgresql":
             connect_args = {"connect_timeout": 10, "application_name": "apercite-analytics"}
@@ -83,8 +78,19 @@ def head_revision() -> str:
     return script.get_current_head()
 
 
+def require_store_dialect(engine: Engine) -> None:
+    """Refuse, before any statement, a store on a dialect the migrations and upserts are not
+    written for (an engine on MariaDB is fine elsewhere: as a source, or the collector's events)."""
+    if engine.dialect.name not in DIALECTS:
+        raise StoreError(
+            f"{describe(engine)}: the store must be PostgreSQL or SQLite, not {engine.dialect.name} "
+            "(MariaDB and MySQL can be read as sources)"
+        )
+
+
 def current_revision(engine: Engine) -> str | None:
     """The store's Alembic revision (None for a database we never migrated)."""
+    require_store_dialect(engine)
     try:
         with engine.connect() as connection:
             return MigrationContext.configure(connection).get_current_revision()
@@ -189,7 +195,11 @@ _FAMILIES = (  # the type families a change would matter for (checked in this or
     (types.DateTime, "timestamp"),
     (types.Date, "date"),
     (types.JSON, "JSON"),
+    (types.Uuid, "UUID"),
     (types.String, "text"),
+    (types.LargeBinary, "binary"),
+    (types.Time, "time"),
+    (types.Interval, "interval"),
 )
 
 
