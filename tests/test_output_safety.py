@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import create_engine, text
 from support.ports import free_port
 
+from apercite_analytics.config.load import parse
 from apercite_analytics.config.secrets import mask_url, scrub
 from apercite_analytics.config.urls import database_url
 
@@ -162,3 +163,8 @@ def test_names_from_data_cannot_forge_log_lines(tmp_path):
     assert "\x1b" not in errors and "\x9b" not in errors
     textfile = (tmp_path / "run.prom").read_text()
     assert "FORGED" not in textfile and "\x1b" not in textfile
+
+
+def test_a_literal_value_under_a_password_key_is_masked():
+    parse({"report": {"smtp_user": "etl", "smtp_password": "L1teral-smtp-pw"}})
+    assert scrub("535 authentication failed for L1teral-smtp-pw") == "535 authentication failed for ***"

@@ -35,6 +35,7 @@ __all__ = ["Settings", "config_path", "interpolate", "load", "parse"]
 ENV_CONFIG = "APERCITE_CONFIG"
 DEFAULT_CONFIG = "analytics.toml"
 _SECRET_ENV = re.compile(r"PASS|PWD|SECRET|TOKEN|KEY|CREDENTIAL|AUTH", re.IGNORECASE)
+_SECRET_KEY = re.compile(r"pass|pwd|secret|token", re.IGNORECASE)  # a literal value under such a key is one
 _INTERPOLATION = re.compile(r"\$(?:\$|\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>[^}]*))?\})")
 
 
@@ -73,7 +74,7 @@ def load(cli_path: str | None = None, *, required: bool = True) -> Settings:
 def parse(raw: Mapping[str, Any], *, path: Path | None = None, environ: Mapping[str, str] | None = None) -> Settings:
     """Validate an already-decoded TOML document (errors name the dotted key, not the file)."""
     raw = interpolate(raw, os.environ if environ is None else environ)
-    _register_urls(raw)  # before any check, so that no message can show them
+    _register_secrets(raw)  # before any check, so that no message can show them
     known = {"store", "monitoring", "sources", "readers", "dictionary", "collector", "report"}
     for key in raw:
         if key not in known:
@@ -121,23 +122,27 @@ def parse(raw: Mapping[str, Any], *, path: Path | None = None, environ: Mapping[
     )
 
 
-def _register_urls(value: Any) -> None:
-    """Remember the password and credential query values of every URL in the config (store,
-    sources, prometheus, json, …), whether written literally or through `${NAME}`."""
-    if isinstance(value, str) and "://" in value:
-        register_url(value)
+def _register_secrets(value: Any, key: str = "") -> None:
+    """Remember, whether written literally or through `${NAME}`, the password and credential query
+    values of every URL in the config (store, sources, prometheus, json, …) and the value of every
+    key named like a password or token (`smtp_password`)."""
+    if isinstance(value, str):
+        if "://" in value:
+            register_url(value)
+        if _SECRET_KEY.search(key):
+            register_secret(value)
     elif isinstance(value, dict):
-        for item in value.values():
-            _register_urls(item)
+        for name, item in value.items():
+            _register_secrets(item, str(name))
     elif isinstance(value, list):
         for item in value:
-            _register_urls(item)
+            _register_secrets(item, key)
 
 
 def interpolate(value: Any, environ: Mapping[str, str], where: str = "") -> Any:
     """Replace `${NAME}` in every string, recursively; remember the values that look secret: by the
     variable's name (`*PASS*`, `*TOKEN*`, …) or the key's (`headers.Authorization`); the URLs' own
-    passwords and credential query values are remembered by `_register_urls`."""
+    passwords and credential query values are remembered by `_register_secrets`."""
     if isinstance(value, str):
 
         def replace(match: re.Match[str]) -> str:
