@@ -3,8 +3,29 @@
 Anything that is *not* one of these is a bug in apercite-analytics and gets a traceback with -v.
 """
 
+import reprlib
+
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2  # all good; something failed (the rest still ran); usage or config
-_CONTROL = {c: f"\\x{c:02x}" for c in range(32)} | {10: "\\n", 13: "\\r", 9: "\\t"}
+# C0, DEL and C1 (ESC [ and its one-character twin \x9b start terminal escapes): shown as \xNN
+_CONTROL = {c: f"\\x{c:02x}" for c in [*range(32), *range(127, 160)]} | {10: "\\n", 13: "\\r", 9: "\\t"}
+EXCERPT = 60  # characters of a name or value from data (or a file) that a message may quote
+
+
+def escape_control(text: str) -> str:
+    """`text` with every control character shown escaped (`\\n`, `\\x1b`): one line, no terminal escapes."""
+    return str(text).translate(_CONTROL)
+
+
+def shorten(text: str, limit: int = EXCERPT) -> str:
+    """At most `limit` characters of `text` (then `…`), control characters escaped."""
+    return escape_control(text if len(text) <= limit else text[:limit] + "…")
+
+
+def excerpt(value: object, limit: int = EXCERPT) -> str:
+    """A short, escaped excerpt of something read from data or a file, for a message (repr-quoted)."""
+    text = value if isinstance(value, str) else reprlib.repr(value)  # bounded, whatever the nesting
+    cut = text[:limit] + "…" if len(text) > limit else text
+    return escape_control(repr(cut) if isinstance(value, str) else cut)
 
 
 class AnalyticsError(Exception):
@@ -12,7 +33,7 @@ class AnalyticsError(Exception):
     newline inside a quoted TOML key or a database's answer, are shown escaped)."""
 
     def __init__(self, message: str = "", *args: object) -> None:
-        super().__init__(str(message).translate(_CONTROL), *args)
+        super().__init__(escape_control(message), *args)
 
 
 class ConfigError(AnalyticsError):

@@ -12,6 +12,7 @@ HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
 _DURATION = re.compile(r"^\s*(?P<n>\d+)\s*(?P<unit>[mhd])\s*$")
 _UNITS = {"m": timedelta(minutes=1), "h": HOUR, "d": DAY}
+MAX_DURATION_DAYS = 36_500  # a century: any lookback beyond it is a typo (and overflows dates)
 
 
 def utcnow() -> datetime:
@@ -39,7 +40,10 @@ def parse_duration(text: str, where: str, units: str = "hd") -> timedelta:
     if not match or int(match["n"]) == 0 or match["unit"] not in units:
         example = '"15m", "3h" or "2d"' if "m" in units else '"3h" or "2d"'
         raise ConfigError(f"{where}: expected a duration like {example}, got {text!r}")
-    return int(match["n"]) * _UNITS[match["unit"]]
+    minutes = int(match["n"]) * (_UNITS[match["unit"]] // timedelta(minutes=1))  # an int: never overflows
+    if minutes > MAX_DURATION_DAYS * 24 * 60:
+        raise ConfigError(f"{where}: {text.strip()!r} is longer than {MAX_DURATION_DAYS} days")
+    return timedelta(minutes=minutes)
 
 
 def parse_moment(text: str, option: str) -> datetime:

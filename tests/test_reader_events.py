@@ -575,3 +575,38 @@ def test_default_columns_are_the_collectors_table():
     assert settings.table == "events" and settings.events == []
     settings, _ = configure("sqlite:///unused.db", columns={"duration": ""})
     assert settings.columns.roles()["duration"] is None
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+def test_text_durations_are_ordered_as_numbers(request, tmp_path, dialect):
+    """Issue 15, item 3: '100', '20', '3' sorted as strings gave p90 = 6.4 on SQLite."""
+    source = make_source(request, dialect, tmp_path)
+    source.run(
+        f"CREATE TABLE events (name VARCHAR(80), created_at {source.time_type}, user_id INTEGER, duration_ms TEXT)"
+    )
+    moment = at("2026-11-20 10:15:00")
+    source.run(
+        *(
+            f"INSERT INTO events VALUES ('signup', '{moment:%Y-%m-%d %H:%M:%S}', {i}, '{d}')"
+            for i, d in enumerate(["100", "20", "3"])
+        )
+    )
+    hourly, _ = split(read(source.url, backfill("2026-11-20T10:00", "2026-11-20T11:00")))
+    metrics = hourly[(NOV20, 10)]
+    expected = {key: float(numpy.percentile([100, 20, 3], p)) for key, p in (("p50", 50), ("p90", 90), ("p99", 99))}
+    for key, value in expected.items():
+        assert metrics[f"events.signup.duration.{key}"] == pytest.approx(value, rel=1e-9), (dialect, key)
+    assert metrics["events.signup.duration.max"] == 100
+
+
+def test_mariadb_max_of_a_single_precision_float_keeps_every_digit(request, tmp_path):
+    """Issue 15, item 5: MAX(FLOAT) came back with 6 significant digits (2426.224 → 2426.22)."""
+    source = make_source(request, "mariadb", tmp_path)
+    source.run(
+        f"CREATE TABLE events (name VARCHAR(80), created_at {source.time_type}, user_id INTEGER, duration_ms FLOAT)"
+    )
+    source.insert([("signup", at("2026-11-20 10:05:00"), 1, 2426.224), ("signup", at("2026-11-20 10:06:00"), 2, 1.5)])
+    hourly, _ = split(read(source.url, backfill("2026-11-20T10:00", "2026-11-20T11:00")))
+    stored_as = float(numpy.float32(2426.224))  # what a FLOAT column holds: 2426.22412109375
+    assert hourly[(NOV20, 10)]["events.signup.duration.max"] == stored_as
+    assert hourly[(NOV20, 10)]["events.signup.duration.p99"] == pytest.approx(1.5 + (stored_as - 1.5) * 0.99)

@@ -10,6 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from sqlalchemy import create_engine, select
+from support.http_answers import AnsweringServer
 
 from apercite_analytics.cli import main as cli
 from apercite_analytics.config.load import parse
@@ -36,45 +37,9 @@ FLAT = {
 }
 
 
-class Server:
-    """A real HTTP server on a free loopback port; each path answers a queue of (status, body)."""
-
-    def __init__(self) -> None:
-        self.answers: dict[str, list[tuple[int, bytes]]] = {}
-        self.requests: list[tuple[str, dict]] = []
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):  # noqa: N802 — http.server's name
-                server.requests.append((self.path, dict(self.headers)))
-                queue = server.answers.get(self.path) or [(404, b"not found")]
-                status, body = queue.pop(0) if len(queue) > 1 else queue[0]
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args):
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-        self.thread.start()
-
-    def answer(self, path: str, *answers: tuple[int, object]) -> str:
-        self.answers[path] = [(s, b if isinstance(b, bytes) else json.dumps(b).encode()) for s, b in answers]
-        return self.url + path
-
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-
 @pytest.fixture
-def server() -> Iterator[Server]:
-    running = Server()
+def server() -> Iterator[AnsweringServer]:
+    running = AnsweringServer()
     yield running
     running.close()
 
@@ -187,7 +152,7 @@ def test_http_gives_up_after_the_retries_and_never_retries_a_client_error(server
 
 
 def test_http_connection_refused_and_timeout(server):
-    closed = Server()
+    closed = AnsweringServer()
     url = closed.url + "/x"
     closed.close()
     assert read_error({"url": url, "retries": 0}).startswith(f"GET {url}: [Errno 111] Connection refused")

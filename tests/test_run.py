@@ -371,7 +371,7 @@ def test_store_behind_head_is_refused(tmp_path, website, sqlite_url, capsys):
     assert cli.main(["db", "upgrade", "-c", str(cfg)]) == 0
     engine = create_engine(sqlite_url)
     with engine.begin() as connection:
-        connection.execute(text("UPDATE alembic_version SET version_num = '0000'"))
+        connection.execute(text("UPDATE alembic_version SET version_num = '0003'"))  # a real, older revision
     engine.dispose()
     capsys.readouterr()
     assert cli.main(["read", "all", "--write", "-c", str(cfg)]) == 1

@@ -81,9 +81,19 @@ def test_writer_failure_commits_nothing(store_url):
     cli.setup_logging(-1)
     engine = store.open_engine(store_url)
     store.upgrade(engine)
-    with engine.begin() as connection:  # make every value write fail: the hour check rejects nothing, so drop the table
-        cascade = " CASCADE" if engine.dialect.name == "postgresql" else ""  # the hourly_series view
-        connection.exec_driver_sql("DROP TABLE hourly_value" + cascade)
+    with engine.begin() as connection:  # make every value write fail (the tables stay as the models say)
+        if engine.dialect.name == "postgresql":
+            connection.exec_driver_sql(
+                "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS "
+                "$$ BEGIN RAISE EXCEPTION 'refused by a test trigger'; END $$"
+            )
+            connection.exec_driver_sql(
+                "CREATE TRIGGER refuse BEFORE INSERT ON hourly_value FOR EACH ROW EXECUTE FUNCTION refuse()"
+            )
+        else:
+            connection.exec_driver_sql(
+                "CREATE TRIGGER refuse BEFORE INSERT ON hourly_value BEGIN SELECT RAISE(ABORT, 'refused'); END"
+            )
     try:
         result = graph.run_chains(settings, {"good": _chain("good", "k", T1)}, ["good"], write=True)
         assert not result.ok and result.watermarks_moved == 0

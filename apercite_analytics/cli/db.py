@@ -56,7 +56,13 @@ def _schema(args: argparse.Namespace) -> int:
         if args.db_command == "current":
             current = store.current_revision(engine)
             head = store.head_revision()
-            state = "up to date" if current == head else f"behind (newest is {head})"
+            problems = store.live_schema_problems(engine) if current == head else []
+            if store.is_newer(current):
+                state = f"newer than this version of apercite-analytics (it knows up to {head}): upgrade the program"
+            elif problems:
+                state = f"up to date, but its tables differ: {'; '.join(problems)}"
+            else:
+                state = "up to date" if current == head else f"behind (newest is {head})"
             print(f"{current or 'empty (never migrated)'}: {state}")
             return EXIT_OK
         before, after = store.upgrade(engine)

@@ -168,7 +168,15 @@ def add_parsers(commands, common: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    for line in create(args.dir, force=args.force):
+    if args.dir.exists() and not args.dir.is_dir():
+        raise ConfigError(f"--dir {args.dir}: not a folder")
+    try:
+        args.dir.mkdir(parents=True, exist_ok=True)
+        done = create(args.dir, force=args.force)
+    except (OSError, sqlite3.Error) as exc:
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise ConfigError(f"--dir {args.dir}: cannot create the demo there: {reason}") from None
+    for line in done:
         log.info("%s", line)
     where = "" if args.dir == Path(".") else f" -c {args.dir / 'analytics.toml'}"
     log.info("next: apercite-analytics read all --write%s", where)

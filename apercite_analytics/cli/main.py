@@ -17,20 +17,22 @@ from apercite_analytics import __version__
 from apercite_analytics.cli import collect, dashboards, db, demo, init, metrics, read, report
 from apercite_analytics.config import load as config
 from apercite_analytics.config.secrets import scrub
-from apercite_analytics.errors import EXIT_FAILED, EXIT_USAGE, AnalyticsError, ConfigError
+from apercite_analytics.errors import EXIT_FAILED, EXIT_USAGE, AnalyticsError, ConfigError, escape_control
 
 log = logging.getLogger("apercite_analytics")
 
 
 class _Formatter(logging.Formatter):
-    """`error: …` / `warning: …` / plain info lines, secrets scrubbed."""
+    """`error: …` / `warning: …` / plain info lines, secrets scrubbed; a message is one line (a name
+    read from data cannot start a forged line or a terminal escape), the -v traceback follows it."""
 
     def format(self, record: logging.LogRecord) -> str:
-        message = scrub(record.getMessage())
+        message = escape_control(scrub(record.getMessage()))
         if record.levelno >= logging.WARNING:
             message = f"{record.levelname.lower()}: {message}"
-        if record.exc_info and record.levelno <= logging.DEBUG:
-            message += "\n" + scrub(self.formatException(record.exc_info))
+        if record.exc_info and record.levelno <= logging.DEBUG:  # a traceback: its lines, each escaped
+            lines = scrub(self.formatException(record.exc_info)).split("\n")
+            message += "\n" + "\n".join(escape_control(line) for line in lines)
         return message
 
 

@@ -6,6 +6,7 @@ import argparse
 import shlex
 import sys
 
+from apercite_analytics.config.secrets import scrub
 from apercite_analytics.config.settings import Settings
 from apercite_analytics.errors import EXIT_FAILED, EXIT_OK
 
@@ -48,7 +49,7 @@ def run_read(args: argparse.Namespace, settings: Settings, argv: list[str]) -> i
     command = "apercite-analytics " + " ".join(shlex.quote(a) for a in argv)
     result = job.execute(settings, readers, window, write=args.write, command=command, only=args.readers)
     if not args.quiet:
-        print(render(result), file=sys.stderr)
+        print(scrub(render(result)), file=sys.stderr)
     return EXIT_OK if result.ok else EXIT_FAILED
 
 

@@ -38,7 +38,8 @@ from apercite_analytics.readers import available
 __all__ = ["Settings", "config_path", "interpolate", "load", "parse"]
 ENV_CONFIG = "APERCITE_CONFIG"
 DEFAULT_CONFIG = "analytics.toml"
-_SECRET_ENV = re.compile(r"PASSWORD|PASSWD|SECRET|TOKEN|KEY|CREDENTIAL", re.IGNORECASE)
+_SECRET_ENV = re.compile(r"PASS|PWD|SECRET|TOKEN|KEY|CREDENTIAL|AUTH", re.IGNORECASE)
+_SECRET_KEY = re.compile(r"pass|pwd|secret|token", re.IGNORECASE)  # a literal value under such a key is one
 _INTERPOLATION = re.compile(
     r"\$(?:\$|\{(?:file:(?P<file>[^}]+)|(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>[^}]*))?)\})"
 )
@@ -57,6 +58,8 @@ def load(cli_path: str | None = None, *, required: bool = True) -> Settings:
     """
     path = config_path(cli_path)
     explicit = bool(cli_path or os.environ.get(ENV_CONFIG))
+    if path.is_dir():
+        raise ConfigError(f"{path}: is a directory, not a config file (name the .toml file in it)")
     if not path.is_file():
         if required or explicit:
             hint = "" if explicit else " (pass --config, set APERCITE_CONFIG, or run `apercite-analytics init`)"
@@ -78,6 +81,7 @@ def parse(raw: Mapping[str, Any], *, path: Path | None = None, environ: Mapping[
     """Validate an already-decoded TOML document (errors name the dotted key, not the file)."""
     base = path.parent if path is not None else Path(".")
     raw = interpolate(raw, os.environ if environ is None else environ, base=base)
+    _register_secrets(raw)  # before any check, so that no message can show them
     if path is not None:
         raw = paths.resolve(raw, base)
     known = {"store", "monitoring", "sources", "readers", "dictionary", "collector", "report", "run"}
@@ -116,12 +120,6 @@ def parse(raw: Mapping[str, Any], *, path: Path | None = None, environ: Mapping[
     report = parse_dataclass(ReportSettings, raw.get("report", {}), "report")
     report.check("report")
 
-    for url in [
-        store.url,
-        *(s.url for s in sources.values()),
-        *([collector.url] if collector and collector.url else []),
-    ]:
-        register_url(url)
     return Settings(
         path=path,
         store=store,
@@ -150,8 +148,28 @@ def check_literal_names(modules: Mapping[str, Any], readers: Mapping[str, Any]) 
                 )
 
 
+def _register_secrets(value: Any, key: str = "") -> None:
+    """Remember, whether written literally or through `${NAME}`, the password and credential query
+    values of every URL in the config (store, sources, prometheus, json, …) and the value of every
+    key named like a password or token (`smtp_password`)."""
+    if isinstance(value, str):
+        if "://" in value:
+            register_url(value)
+        if _SECRET_KEY.search(key):
+            register_secret(value)
+    elif isinstance(value, dict):
+        for name, item in value.items():
+            _register_secrets(item, str(name))
+    elif isinstance(value, list):
+        for item in value:
+            _register_secrets(item, key)
+
+
 def interpolate(value: Any, environ: Mapping[str, str], where: str = "", base: Path = Path(".")) -> Any:
-    """Replace `${NAME}` and `${file:PATH}` in every string, recursively; remember secret values."""
+    """Replace `${NAME}` and `${file:PATH}` in every string, recursively; remember the values that
+    look secret: file secrets, and `${NAME}` values by the variable's name (`*PASS*`, `*TOKEN*`, …)
+    or the key's (`headers.Authorization`); the URLs' own passwords and credential query values are
+    remembered by `_register_secrets`."""
     if isinstance(value, str):
 
         def replace(match: re.Match[str]) -> str:
@@ -162,8 +180,8 @@ def interpolate(value: Any, environ: Mapping[str, str], where: str = "", base: P
             name, default = match.group("name"), match.group("default")
             if name in environ:
                 result = environ[name]
-                if _SECRET_ENV.search(name):
-                    register_secret(result)
+                if _SECRET_ENV.search(name) or _SECRET_ENV.search(where.rpartition(".")[2]):
+                    register_secret(result)  # a secret by its name, or by its key's (headers.Authorization)
                 return result
             if default is not None:
                 return default

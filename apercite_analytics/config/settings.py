@@ -143,6 +143,9 @@ def check_url(url: str, where: str) -> None:
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError
 
+    from apercite_analytics.config.urls import check_credentials
+
+    check_credentials(url, where)
     try:
         make_url(url)
     except (ArgumentError, ValueError):

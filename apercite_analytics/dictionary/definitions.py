@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, fields
 from datetime import date, datetime
@@ -30,7 +31,7 @@ import yaml
 
 from apercite_analytics.config.settings import Settings
 from apercite_analytics.dictionary.events import EventDefinition, event_metrics, is_event_file, parse_events, unique
-from apercite_analytics.errors import ConfigError
+from apercite_analytics.errors import ConfigError, excerpt, shorten
 from apercite_analytics.record import MAX_NAME_LENGTH
 
 VALUE_TYPES = ("integer", "number", "boolean")
@@ -142,7 +143,14 @@ class _Located(dict):
 
 
 class _Loader(yaml.SafeLoader):
-    """yaml.safe_load's loader, plus line numbers on mappings and an error on duplicate keys."""
+    """yaml.safe_load's loader, plus line numbers on mappings and an error on duplicate keys and on
+    aliases (`*name`: a few nested ones expand to billions of values; `defaults:` covers their use)."""
+
+    def compose_node(self, parent, index):  # type: ignore[no-untyped-def]
+        if self.check_event(yaml.events.AliasEvent):
+            message = "aliases (*name) are not allowed in dictionary files: write the fields, or use `defaults:`"
+            raise yaml.composer.ComposerError(None, None, message, self.peek_event().start_mark)
+        return super().compose_node(parent, index)
 
 
 def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> _Located:
@@ -155,7 +163,8 @@ def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> _Located:
         if not isinstance(key, str | int | float | bool | date):
             raise yaml.constructor.ConstructorError(None, None, "mapping keys must be strings", key_node.start_mark)
         if key in mapping:
-            raise yaml.constructor.ConstructorError(None, None, f"duplicate field {key!r}", key_node.start_mark)
+            message = f"duplicate field {excerpt(key)}"
+            raise yaml.constructor.ConstructorError(None, None, message, key_node.start_mark)
         mapping[key] = loader.construct_object(value_node, deep=True)
         mapping.key_lines[key] = key_node.start_mark.line + 1
     return mapping
@@ -165,7 +174,7 @@ def _construct_timestamp(loader: _Loader, node: yaml.ScalarNode) -> date:
     try:
         return loader.construct_yaml_timestamp(node)
     except ValueError as exc:  # 2026-13-01 looks like a date to YAML but is none
-        message = f"{node.value!r} is not a date: {exc}"
+        message = f"{excerpt(node.value)} is not a date: {exc}"
         raise yaml.constructor.ConstructorError(None, None, message, node.start_mark) from None
 
 
@@ -204,9 +213,9 @@ def load(folder: Path) -> tuple[Dictionary, list[str]]:
     """Every definition under `folder` and every problem found (`file:line: key: field: message`)."""
     if not folder.is_dir():
         raise ConfigError(f"dictionary.path: {folder} is not a folder")
-    files = sorted(p for p in folder.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file())
     definitions: list[Definition] = []
     errors: list[str] = []
+    files = _files(folder, errors)
     first_seen: dict[str, Definition] = {}
     events: list[EventDefinition] = []
     for path in files:
@@ -223,16 +232,36 @@ def load(folder: Path) -> tuple[Dictionary, list[str]]:
     return Dictionary(definitions, folder, len(files), events), errors
 
 
+def _files(folder: Path, errors: list[str]) -> list[Path]:
+    """The YAML files under `folder`: regular files inside it. A link to a file elsewhere (say
+    `x.yaml -> /etc/shadow`) or a device or pipe is refused unread, so no message shows its lines."""
+    inside, found = folder.resolve(), []
+    for path in sorted(p for p in folder.rglob("*") if p.suffix in (".yaml", ".yml")):
+        try:
+            target = path.resolve(strict=True)
+            regular = stat.S_ISREG(target.stat().st_mode)
+        except (OSError, RuntimeError):  # a dangling link or a loop
+            errors.append(f"{path}: cannot read: a broken link")
+            continue
+        if not target.is_relative_to(inside):
+            errors.append(f"{path}: a link to a file outside the dictionary folder: not read")
+        elif regular:
+            found.append(path)
+        elif not target.is_dir():
+            errors.append(f"{path}: not a regular file: not read")
+    return found
+
+
 def _load_file(path: Path, shown: str, errors: list[str], events: list[EventDefinition]) -> list[Definition]:
     try:
         document = yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader)  # noqa: S506 — a SafeLoader
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = f":{mark.line + 1}" if mark else ""
-        errors.append(f"{shown}{line}: invalid YAML: {exc.problem or exc.context}")
+        errors.append(f"{shown}{line}: invalid YAML: {shorten(str(exc.problem or exc.context), 120)}")
         return []
     except yaml.YAMLError as exc:
-        errors.append(f"{shown}: invalid YAML: {exc}")
+        errors.append(f"{shown}: invalid YAML: {shorten(str(exc), 120)}")
         return []
     except (OSError, UnicodeDecodeError) as exc:
         errors.append(f"{shown}: cannot read: {exc}")
@@ -284,7 +313,7 @@ def _definition(entry: Any, defaults: Mapping, shown: str, index: int, errors: l
         return None
     key = entry.get("key")
     found_before = len(errors)
-    label = key if isinstance(key, str) and key else f"entry {index + 1}"
+    label = shorten(key) if isinstance(key, str) and key else f"entry {index + 1}"
     problem = entry_problems(entry, FIELDS, shown, label, errors)
     values = {**defaults, **entry}
     for name in REQUIRED:
@@ -303,20 +332,21 @@ def _definition(entry: Any, defaults: Mapping, shown: str, index: int, errors: l
     for name, choices in CHOICES.items():
         value = values.get(name)
         if isinstance(value, str) and value not in choices:
-            problem(name, f"must be one of {', '.join(choices)}, got {value!r}")
+            problem(name, f"must be one of {', '.join(choices)}, got {excerpt(value)}")
     for name, limit in LENGTHS.items():
         value = values.get(name)
         if isinstance(value, str) and len(value) > limit:
             problem(name, f"longer than {limit} characters")
     if isinstance(key, str) and key and not all(_PART.match(part) for part in key.split(".")):
-        problem("key", f"{key!r} is not a metric name or pattern (dotted parts of a-z, 0-9, _; `*` for one part)")
+        shape = "dotted parts of a-z, 0-9, _; `*` for one part"
+        problem("key", f"{excerpt(key)} is not a metric name or pattern ({shape})")
     for name in ("introduced", "removed"):
         value = values.get(name)
         if isinstance(value, str):
             try:
                 values[name] = date.fromisoformat(value)
             except ValueError:
-                problem(name, f"{value!r} is not a date (YYYY-MM-DD)")
+                problem(name, f"{excerpt(value)} is not a date (YYYY-MM-DD)")
         elif value is not None and (not isinstance(value, date) or isinstance(value, datetime)):
             problem(name, f"expected a date (YYYY-MM-DD), got {_describe(value)}")
     status, removed, introduced = values.get("status", "active"), values.get("removed"), values.get("introduced")
@@ -337,7 +367,7 @@ def entry_problems(entry: _Located, known: tuple[str, ...], shown: str, label: s
 
     def problem(name: str | None, message: str) -> None:
         line = entry.key_lines.get(name, entry.line) if name else entry.line
-        errors.append(f"{shown}:{line}: {label}: {name + ': ' if name else ''}{message}")
+        errors.append(f"{shown}:{line}: {label}: {shorten(name) + ': ' if name else ''}{message}")
 
     for name in entry:
         if name not in known:
@@ -347,4 +377,6 @@ def entry_problems(entry: _Located, known: tuple[str, ...], shown: str, label: s
 
 def _describe(value: Any) -> str:
     kinds = {bool: "a boolean", int: "an integer", float: "a number", list: "a list", dict: "a mapping", date: "a date"}
-    return f"{kinds.get(type(value), type(value).__name__)} ({value!r})" if not isinstance(value, dict) else "a mapping"
+    if isinstance(value, dict):
+        return "a mapping"
+    return f"{kinds.get(type(value), type(value).__name__)} ({excerpt(value)})"

@@ -32,6 +32,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from apercite_analytics.errors import excerpt
+
 PROPERTY_TYPES = ("string", "integer", "number", "boolean")
 HASHABLE = ("string", "integer")  # the types a pseudonym makes sense for
 EVENT_FIELDS = ("name", "description", "owner", "duration", "properties")
@@ -156,12 +158,12 @@ def _event(entry: Any, defaults: Mapping, shown: str, index: int, errors: list[s
         if value in (None, ""):
             problem(None, f"missing required field {key!r}")
         elif not isinstance(value, str):
-            problem(key, f"expected a string, got {type(value).__name__} ({value!r})")
+            problem(key, f"expected a string, got {type(value).__name__} ({excerpt(value)})")
     if isinstance(name, str) and name and not NAME.match(name):
-        problem("name", f"{name!r} is not an event name (a-z, 0-9 and _, starting with a letter, at most 100)")
+        problem("name", f"{excerpt(name)} is not an event name (a-z, 0-9 and _, starting with a letter, at most 100)")
     duration = values.get("duration", False)
     if not isinstance(duration, bool):
-        problem("duration", f"expected true or false, got {duration!r}")
+        problem("duration", f"expected true or false, got {excerpt(duration)}")
     properties = _properties(values.get("properties") or {}, problem)
     if len(errors) > before:
         return None
@@ -198,11 +200,11 @@ def _properties(raw: Any, problem) -> dict[str, Property]:
             continue
         kind = spec.get("type")
         if kind not in PROPERTY_TYPES:
-            problem(key, f"type must be one of {', '.join(PROPERTY_TYPES)}, got {kind!r}", where)
+            problem(key, f"type must be one of {', '.join(PROPERTY_TYPES)}, got {excerpt(kind)}", where)
             continue
         keep = spec.get("keep", kind not in HASHABLE)
         if not isinstance(keep, bool):
-            problem(key, f"keep: expected true or false, got {keep!r}", where)
+            problem(key, f"keep: expected true or false, got {excerpt(keep)}", where)
         elif not keep and kind not in HASHABLE:
             problem(
                 key, f"a {kind} cannot be pseudonymized (only string and integer values): keep it or drop it", where

@@ -34,6 +34,13 @@ _HOUR = {
     "mysql": "DATE_FORMAT({t}, '%Y-%m-%d %H:00:00')",
     "sqlite": "strftime('%Y-%m-%d %H:00:00', {t})",
 }
+# durations as doubles on every dialect: text durations ('100', '20', '3') sort as numbers, and
+# MariaDB's MAX of a single-precision FLOAT keeps every digit (its percentiles are doubles already)
+_NUMBER = {
+    "postgresql": "CAST({x} AS double precision)",
+    "mysql": "CAST({x} AS DOUBLE)",
+    "sqlite": "CAST({x} AS REAL)",
+}
 _DAY_NUMBER = {  # whole days since 1970-01-01, UTC (sessions run in UTC)
     "postgresql": "(CAST({t} AS date) - DATE '1970-01-01')",
     "mysql": "DATEDIFF({t}, '1970-01-01')",
@@ -50,6 +57,7 @@ class EventsSQL:
         self.filtered = filtered  # an allow-list of names is bound as :names
         self.duration = table.columns.get("duration")
         self.c = table.columns
+        self.number = _NUMBER[self.dialect].format(x=self.duration) if self.duration is not None else None
 
     def _where(self, *extra: str) -> str:
         conditions = [f"{self.c['time']} >= :since", f"{self.c['time']} < :until", *extra]
@@ -78,8 +86,8 @@ class EventsSQL:
         return (
             "SELECT hr, ev_name, events, users, pct[1] AS p50, pct[2] AS p90, pct[3] AS p99, top FROM ("
             f"SELECT {hour} AS hr, {c['name']} AS ev_name, COUNT(*) AS events, COUNT(DISTINCT {c['user']}) AS users, "
-            f"percentile_cont(ARRAY[{fractions}]) WITHIN GROUP (ORDER BY CAST({c['duration']} AS double precision)) "
-            f"AS pct, MAX({c['duration']}) AS top "
+            f"percentile_cont(ARRAY[{fractions}]) WITHIN GROUP (ORDER BY {self.number}) "
+            f"AS pct, MAX({self.number}) AS top "
             f"{source} GROUP BY 1, 2) AS hourly ORDER BY hr, ev_name"
         )
 
@@ -93,7 +101,7 @@ class EventsSQL:
             "SELECT hr, ev_name, COUNT(*) AS events, COUNT(DISTINCT ev_user) AS users, "
             "MAX(p50) AS p50, MAX(p90) AS p90, MAX(p99) AS p99, MAX(ev_d) AS top FROM ("
             f"SELECT hr, ev_name, ev_user, ev_d, {windows} FROM ("
-            f"SELECT {hour} AS hr, {c['name']} AS ev_name, {c['user']} AS ev_user, {c['duration']} AS ev_d "
+            f"SELECT {hour} AS hr, {c['name']} AS ev_name, {c['user']} AS ev_user, {self.number} AS ev_d "
             f"{source}) AS e) AS w GROUP BY hr, ev_name ORDER BY hr, ev_name"
         )
 
@@ -109,7 +117,7 @@ class EventsSQL:
         values = ", ".join(f"q.a_{k} + (COALESCE(q.b_{k}, q.a_{k}) - q.a_{k}) * q.f_{k} AS {k}" for k in PERCENTILES)
         return (
             f"WITH e AS (SELECT {hour} AS hr, {c['name']} AS ev_name, {c['user']} AS ev_user, "
-            f"{c['duration']} AS ev_d {source}), "
+            f"{self.number} AS ev_d {source}), "
             "ranked AS (SELECT hr, ev_name, ev_d, "
             "row_number() OVER (PARTITION BY hr, ev_name ORDER BY ev_d) - 1 AS i, "
             "count(*) OVER (PARTITION BY hr, ev_name) AS n FROM e WHERE ev_d IS NOT NULL), "

@@ -37,7 +37,8 @@ from typing import Any, Literal
 from apercite_analytics import __version__
 from apercite_analytics.config.secrets import mask_url, scrub
 from apercite_analytics.config.settings import SourceSettings, check_name, check_retries, check_seconds
-from apercite_analytics.errors import ConfigError, SourceError
+from apercite_analytics.config.urls import check_credentials
+from apercite_analytics.errors import ConfigError, SourceError, excerpt, shorten
 from apercite_analytics.readers.common import http
 from apercite_analytics.readers.common.naming import name_part
 from apercite_analytics.readers.common.retry import policy, with_retries
@@ -47,6 +48,7 @@ from apercite_analytics.window import Window, to_utc
 BACKFILL = False
 MAX_BYTES = 64 * 1024 * 1024
 SHOWN_SKIPPED = 5
+MAX_DEPTH = 100  # levels of nested objects: deeper is no usage payload (and Python's recursion ends near 1,000)
 log = logging.getLogger("apercite_analytics")
 
 
@@ -86,6 +88,8 @@ def check(settings: Settings, sources: Mapping[str, SourceSettings], where: str)
             raise ConfigError(f"{key}: set exactly one of `path` (a file) or `url` (http:// or https://)")
         if document.url is not None and not document.url.startswith(("http://", "https://")):
             raise ConfigError(f"{key}.url: must start with http:// or https://")
+        if document.url is not None:
+            check_credentials(document.url, f"{key}.url")
         prefix = document.name_prefix(name)
         reason = check_metric_name(prefix) if prefix else None
         if reason:
@@ -107,6 +111,8 @@ def flatten(document: Mapping, prefix: str = "", skip: str | None = None) -> tup
     skipped: list[str] = []
 
     def walk(node: Mapping, parts: list[str], path: str) -> None:
+        if len(parts) > MAX_DEPTH:
+            raise ValueError(f"objects nested deeper than {MAX_DEPTH} levels (at {excerpt(path)})")
         for key, value in node.items():
             raw = f"{path}.{key}" if path else str(key)
             if raw == skip:
@@ -150,6 +156,8 @@ class ReadDocument:
             document = json.loads(raw)
         except (ValueError, UnicodeDecodeError) as exc:
             raise SourceError(f"{self.origin}: not a JSON document: {exc}") from None
+        except RecursionError:
+            raise SourceError(f"{self.origin}: not readable: nested deeper than {MAX_DEPTH} levels") from None
         if not isinstance(document, dict):
             raise SourceError(f"{self.origin}: the document must be a JSON object, not {_kind(document)}")
         dims = self.dims(document)
@@ -158,7 +166,9 @@ class ReadDocument:
         except ValueError as exc:
             raise SourceError(f"{self.origin}: {exc}") from None
         if skipped:
-            shown = ", ".join(skipped[:SHOWN_SKIPPED]) + (", …" if len(skipped) > SHOWN_SKIPPED else "")
+            # keys come from the document: shown short and escaped (a key cannot forge a log line)
+            shown = ", ".join(shorten(path) for path in skipped[:SHOWN_SKIPPED])
+            shown += ", …" if len(skipped) > SHOWN_SKIPPED else ""
             log.info(
                 "%s: skipped %d value%s that are not numbers: %s",
                 self.__name__,

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -39,7 +40,8 @@ from urllib3.util.retry import Retry
 
 from apercite_analytics.config.secrets import register_secret
 from apercite_analytics.config.settings import SourceSettings, check_name, check_retries, check_seconds
-from apercite_analytics.errors import ConfigError, SourceError
+from apercite_analytics.config.urls import check_credentials
+from apercite_analytics.errors import ConfigError, SourceError, excerpt
 from apercite_analytics.readers.common.http import DeadlineAdapter, mask_credentials, split_credentials
 from apercite_analytics.readers.common.naming import name_part, template_fields
 from apercite_analytics.readers.common.retry import policy, with_retries
@@ -82,6 +84,7 @@ class Settings:
 
 
 def check(settings: Settings, sources: Mapping[str, SourceSettings], where: str) -> None:
+    check_credentials(settings.url, f"{where}.url")
     parts = urlsplit(settings.url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ConfigError(f"{where}.url: not an http(s) URL (expected e.g. http://prometheus:9090)")
@@ -258,20 +261,30 @@ class RunQuery:
             f"{end:%Y-%m-%d %H:%M}",
             len(ranges),
         )
+        off_hours = OffHours()
         with PrometheusApi(self.settings) as api:
             for first, stop in ranges:
                 # the value evaluated at T is the hour [T-1h, T): evaluate at the end of each hour
                 series = api.query_range(self.name, self.query.expr, first + HOUR, stop)
-                yield from self.records(series)
+                yield from self.records(series, first + HOUR, stop, off_hours)
+        if off_hours:
+            raise SourceError(off_hours.line(self.name))
         if advance:
             state.advance(READER, self.name, end)
 
-    def records(self, series: list[dict]) -> Iterator[tuple[dict, dict]]:
-        """`(dims, metrics)` per hour, in time order; refuses two label sets that give one name."""
+    def records(
+        self, series: list[dict], first: datetime, last: datetime, off_hours: OffHours | None = None
+    ) -> Iterator[tuple[dict, dict]]:
+        """`(dims, metrics)` per hour, in time order; refuses two label sets that give one name.
+
+        Only samples at the whole hours `first`…`last` asked for are kept; the others (a server
+        or proxy answering other times) are counted in `off_hours`, never stored at their hour.
+        """
         by_time: dict[int, dict[str, Any]] = {}
         origins: dict[str, dict] = {}
-        for one in series:
-            labels = one.get("metric") or {}
+        low, high = first.timestamp(), last.timestamp()
+        for number, one in enumerate(series, 1):
+            labels, samples = _series(one, f"query {self.name!r}: series {number}")
             metric = self.query.metric.format(**{label: name_part(labels.get(label)) for label in self.labels})
             if metric in origins:
                 raise SourceError(
@@ -279,11 +292,63 @@ class RunQuery:
                     f"metric {metric!r} (put the label that differs in the metric template, or aggregate it away)"
                 )
             origins[metric] = labels
-            for at, value in one["values"]:
-                by_time.setdefault(round(float(at)), {})[metric] = _number(value)
+            for at, value in samples:
+                if not (low <= at <= high and at % 3600 == 0):
+                    if off_hours is not None:
+                        off_hours.add(labels, at)
+                    continue
+                by_time.setdefault(int(at), {})[metric] = _number(value)
         for at in sorted(by_time):
             hour = datetime.fromtimestamp(at, UTC) - HOUR
             yield {"date": hour.date(), "hour": hour.hour}, by_time[at]
+
+
+class OffHours:
+    """Samples a query got outside the whole hours it asked for: counted, the first one named."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.first: tuple[dict, float] | None = None
+
+    def __bool__(self) -> bool:
+        return self.count > 0
+
+    def add(self, labels: dict, at: float) -> None:
+        self.count += 1
+        if self.first is None:
+            self.first = (labels, at)
+
+    def line(self, query: str) -> str:
+        labels, at = self.first or ({}, 0.0)
+        try:
+            moment = f"{datetime.fromtimestamp(at, UTC):%Y-%m-%d %H:%M:%S} UTC"
+        except (OverflowError, OSError, ValueError):
+            moment = f"timestamp {at:g}"
+        return (
+            f"query {query!r}: {self.count} sample{'s' * (self.count != 1)} not at the whole hours asked for, "
+            f"rejected (first: series {_labels(labels)} at {moment})"
+        )
+
+
+def _series(one: Any, where: str) -> tuple[dict[str, str], list[tuple[float, Any]]]:
+    """A range-vector series' labels and (timestamp, value) samples, or SourceError saying what is wrong."""
+    if not isinstance(one, dict):
+        raise SourceError(f"{where}: not an object (not a range vector)")
+    labels = one.get("metric") or {}
+    if not isinstance(labels, dict) or not all(isinstance(v, str) for v in labels.values()):
+        raise SourceError(f"{where}: its labels are not a mapping of strings (not a range vector)")
+    values = one.get("values")
+    if not isinstance(values, list):
+        raise SourceError(f"{where}: its values are not a list (not a range vector)")
+    samples = []
+    for sample in values:
+        if not (isinstance(sample, list | tuple) and len(sample) == 2):
+            raise SourceError(f"{where}: sample {excerpt(sample)} is not a [time, value] pair")
+        at = sample[0]
+        if isinstance(at, bool) or not isinstance(at, int | float) or not math.isfinite(at):
+            raise SourceError(f"{where}: sample time {excerpt(at)} is not a number of seconds")
+        samples.append((float(at), sample[1]))
+    return labels, samples
 
 
 def _number(value: Any) -> Any:

@@ -31,7 +31,7 @@ from typing import Any, Literal
 from sqlalchemy import text
 
 from apercite_analytics.config.settings import SourceSettings, check_name, check_source
-from apercite_analytics.errors import ConfigError, SourceError
+from apercite_analytics.errors import ConfigError, SourceError, excerpt
 from apercite_analytics.readers.common.naming import fill, name_part, period_dims, template_fields
 from apercite_analytics.readers.common.schedule import Scheduled, check_every
 from apercite_analytics.window import DAY, HOUR, Window, floor_day, floor_hour, parse_duration, to_utc
@@ -191,7 +191,8 @@ class RunQuery:
                 origin = (column, *(dims.values()))
                 if metric in metrics:
                     raise self.error(
-                        f"row {number}: {_collision(origins[(key, metric)], origin)} {metric!r} at {_describe(key)}"
+                        f"row {number}: {_collision(origins[(key, metric)], origin)} {metric!r} "
+                        f"at {_describe(key)}{_collision_hint(origins[(key, metric)], origin, q.metric)}"
                     )
                 metrics[metric] = row[index[column]]
                 origins[(key, metric)] = origin
@@ -244,8 +245,17 @@ def _collision(previous: tuple, origin: tuple) -> str:
     if previous == origin:
         return "duplicate row"
     if previous[0] != origin[0]:
-        return f"columns {previous[0]!r} and {origin[0]!r} both give (use {{column}} in the metric template)"
-    return f"dimension values {previous[1:]} and {origin[1:]} both give"
+        return f"columns {excerpt(previous[0])} and {excerpt(origin[0])} both give"
+    return f"dimension values {excerpt(previous[1:])} and {excerpt(origin[1:])} both give"
+
+
+def _collision_hint(previous: tuple, origin: tuple, template: str) -> str:
+    """What to change: two columns that sanitise to one name part need a new name, not a template."""
+    if previous == origin or previous[0] == origin[0]:
+        return ""
+    if "{column}" in template:
+        return f" (both become {name_part(origin[0])!r}: rename one in the query, e.g. … AS other_name)"
+    return " (use {column} in the metric template)"
 
 
 def _describe(key: tuple) -> str:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from apercite_analytics.config.secrets import scrub
-from apercite_analytics.errors import AnalyticsError
+from apercite_analytics.errors import AnalyticsError, escape_control
 
 log = logging.getLogger("apercite_analytics")
 MAX_REJECTIONS_SHOWN = 20
@@ -112,7 +112,7 @@ class Reporter:
         if isinstance(exc, AnalyticsError):
             message = scrub(str(exc))
         else:  # a bug or an error we did not foresee: keep the type, traceback with -v
-            message = scrub(f"{type(exc).__name__}: {exc}".splitlines()[0])
+            message = escape_control(scrub(f"{type(exc).__name__}: {exc}".splitlines()[0]))
         with self._lock:
             count = self.errors_by_node[node] = self.errors_by_node.get(node, 0) + 1
             if count <= MAX_ERRORS_SHOWN:
@@ -161,4 +161,4 @@ def render(result: RunResult) -> str:
         problems.append("interrupted")
     verdict = "ok" if result.ok else "FAILED: " + ", ".join(problems or ["node errors"])
     lines.append(f"run {verdict} ({result.seconds:.1f} s, readers: {', '.join(result.readers)})")
-    return "\n".join(lines)
+    return "\n".join(escape_control(line) for line in lines)

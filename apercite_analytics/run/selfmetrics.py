@@ -16,7 +16,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from apercite_analytics.errors import StoreError
+from apercite_analytics.config.secrets import scrub
+from apercite_analytics.errors import StoreError, escape_control
 from apercite_analytics.files import write_atomic
 
 if TYPE_CHECKING:
@@ -41,7 +42,8 @@ def store_values(result: RunResult, started: datetime) -> dict[tuple[str, object
 
 
 def _escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+    """A label value as the text format quotes it; no secret, no raw control character."""
+    return escape_control(scrub(value).replace("\\", "\\\\").replace('"', '\\"'))
 
 
 def textfile(result: RunResult, finished: datetime, successes: dict[str, datetime]) -> str:

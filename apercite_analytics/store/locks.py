@@ -93,8 +93,7 @@ class RunLocks:
             folder = _sqlite_lock_folder(self.engine)
             if folder is None:  # in-memory store: nobody else can see it
                 return True
-            folder.mkdir(exist_ok=True)
-            fd = os.open(folder / f"{reader}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+            fd = self._lock_file(folder, reader)
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
@@ -103,6 +102,20 @@ class RunLocks:
             self._files.append(fd)
             return True
         return True  # not reached: the store is PostgreSQL or SQLite (store.dialect_insert refuses others)
+
+    def _lock_file(self, folder: Path, reader: str) -> int:
+        """An open descriptor on the reader's lock file (the folder is made if need be)."""
+        path = folder / f"{reader}.lock"
+        try:
+            if folder.exists() and not folder.is_dir():
+                raise StoreError(f"{describe(self.engine)}: {folder} is not a folder: the run locks are kept there")
+            folder.mkdir(exist_ok=True)
+            return os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise StoreError(
+                f"{describe(self.engine)}: cannot take the run lock {path}: {exc.strerror or exc} "
+                "(the user running apercite-analytics must be able to write there)"
+            ) from None
 
     def _pg_connection(self) -> Connection:
         if self._connection is None:

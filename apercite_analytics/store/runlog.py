@@ -10,10 +10,16 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from apercite_analytics.errors import StoreError, describe_db_error
+from apercite_analytics.config.secrets import scrub
+from apercite_analytics.errors import StoreError, describe_db_error, escape_control
 from apercite_analytics.store.models import RunLog, RunReader
 from apercite_analytics.store.schema import describe
 from apercite_analytics.window import to_utc
+
+
+def _shown(text: str) -> str:
+    """What the run log may keep of a line: Grafana viewers read it, so no secret, one line each."""
+    return escape_control(scrub(text))
 
 
 def close_abandoned(engine: Engine, readers: list[str]) -> list[int]:
@@ -50,7 +56,7 @@ def start(engine: Engine, command: str, readers: list[str], started_at: datetime
                 insert(RunLog).values(
                     started_at=started_at,
                     status="running",
-                    command=command[:2000],
+                    command=_shown(command)[:2000],
                     readers=",".join(readers),
                     hourly_rows=0,
                     daily_rows=0,
@@ -102,7 +108,7 @@ def finish(
                     hourly_rows=hourly_rows,
                     daily_rows=daily_rows,
                     rejected=rejected,
-                    errors="\n".join(errors) or None,
+                    errors="\n".join(_shown(e) for e in errors) or None,
                     nodes=nodes,
                 )
             )
