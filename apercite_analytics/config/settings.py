@@ -143,8 +143,6 @@ def check_url(url: str, where: str) -> None:
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError
 
-    from apercite_analytics.config.urls import check_credentials
-
     check_credentials(url, where)
     try:
         make_url(url)
@@ -183,3 +181,16 @@ def check_seconds(value: float, where: str, *, zero: bool = False, most: float =
     if not (math.isfinite(value) and (round(value * 1000) >= 1 or (zero and value == 0)) and 0 <= value <= most):
         what = "0 or more seconds" if zero else "a positive number of seconds, at least 0.001"
         raise ConfigError(f"{where}: must be {what} and at most {most:g} (got {value!r})")
+
+
+def check_credentials(url: str, where: str) -> None:
+    """Refuse a URL whose user:password part holds a raw `@` (or `:` in the user): where the host
+    starts is then a guess, and a wrong guess shows part of the password as the host name."""
+    authority = url.partition("://")[2]
+    for end in "/?#":
+        authority = authority.partition(end)[0]
+    if authority.count("@") > 1:
+        raise ConfigError(
+            f"{where}: more than one '@' before the host: percent-encode '@' in the user name or "
+            "password as %40 (and ':' as %3A, '/' as %2F)"
+        )

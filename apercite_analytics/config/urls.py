@@ -7,7 +7,6 @@
 from sqlalchemy.engine import URL, make_url
 
 from apercite_analytics.config.secrets import mask_url
-from apercite_analytics.errors import ConfigError
 
 DEFAULT_DRIVERS = {"postgresql": "postgresql+psycopg2", "mysql": "mysql+pymysql", "mariadb": "mariadb+pymysql"}
 DRIVER_EXTRAS = {"pymysql": "mysql"}  # driver module → the extra of ours that installs it
@@ -38,16 +37,3 @@ def missing_driver(exc: ImportError) -> str:
     if module:
         return f"the database driver {module} is not installed: pip install {module}"
     return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-
-
-def check_credentials(url: str, where: str) -> None:
-    """Refuse a URL whose user:password part holds a raw `@` (or `:` in the user): where the host
-    starts is then a guess, and a wrong guess shows part of the password as the host name."""
-    authority = url.partition("://")[2]
-    for end in "/?#":
-        authority = authority.partition(end)[0]
-    if authority.count("@") > 1:
-        raise ConfigError(
-            f"{where}: more than one '@' before the host: percent-encode '@' in the user name or "
-            "password as %40 (and ':' as %3A, '/' as %2F)"
-        )

@@ -36,8 +36,13 @@ from typing import Any, Literal
 
 from apercite_analytics import __version__
 from apercite_analytics.config.secrets import mask_url, scrub
-from apercite_analytics.config.settings import SourceSettings, check_name, check_retries, check_seconds
-from apercite_analytics.config.urls import check_credentials
+from apercite_analytics.config.settings import (
+    SourceSettings,
+    check_credentials,
+    check_name,
+    check_retries,
+    check_seconds,
+)
 from apercite_analytics.errors import ConfigError, SourceError, excerpt, shorten
 from apercite_analytics.readers.common import http
 from apercite_analytics.readers.common.naming import name_part

@@ -39,8 +39,13 @@ from prometheus_api_client.prometheus_connect import PrometheusConnect
 from urllib3.util.retry import Retry
 
 from apercite_analytics.config.secrets import register_secret
-from apercite_analytics.config.settings import SourceSettings, check_name, check_retries, check_seconds
-from apercite_analytics.config.urls import check_credentials
+from apercite_analytics.config.settings import (
+    SourceSettings,
+    check_credentials,
+    check_name,
+    check_retries,
+    check_seconds,
+)
 from apercite_analytics.errors import ConfigError, SourceError, excerpt
 from apercite_analytics.readers.common.http import DeadlineAdapter, mask_credentials, split_credentials
 from apercite_analytics.readers.common.naming import name_part, template_fields
