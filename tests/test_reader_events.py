@@ -432,9 +432,11 @@ def test_plan_of_normal_runs_and_backfills():
     )
 
 
-def watermark(engine):
+def watermark(engine, key: str = "events"):
     with engine.connect() as connection:
-        mark = connection.execute(select(ReaderState.watermark).where(ReaderState.reader == "events")).scalar_one()
+        mark = connection.execute(
+            select(ReaderState.watermark).where(ReaderState.reader == "events", ReaderState.key == key)
+        ).scalar_one()
     return mark if mark.tzinfo else mark.replace(tzinfo=UTC)
 
 
@@ -488,19 +490,28 @@ def test_incremental_runs_catch_up_from_the_watermark(request, tmp_path, store_u
         assert {h: values[("events.signup.count", NOV20, h)] for h in (13, 14, 16, 17)} == {13: 1, 14: 1, 16: 1, 17: 1}
         assert values[("events.signup.count", NOV20, 15)] == 2  # the partial hour, rewritten
         assert values[("events.signup.duration.max", NOV20, 17)] == 13.0
-        with engine.connect() as connection:
-            daily = connection.execute(
-                text(
-                    "SELECT m.name, d.value FROM daily_value d JOIN metric m ON m.id = d.metric_id "
-                    "WHERE d.date = :day ORDER BY m.name"
-                ),
-                {"day": NOV20},
-            ).all()
-        assert dict(daily) == {
-            "events.signup.users": 6,  # user 1 (08:10) is in the day, though in no hour read
-            "events.signup.users.7d": 6,
-            "events.signup.users.28d": 6,
-        }
+
+        def daily() -> dict:
+            with engine.connect() as connection:
+                return dict(
+                    connection.execute(
+                        text(
+                            "SELECT m.name, d.value FROM daily_value d JOIN metric m ON m.id = d.metric_id "
+                            "WHERE d.date = :day ORDER BY m.name"
+                        ),
+                        {"day": NOV20},
+                    ).all()
+                )
+
+        # the day so far: its users (user 1, at 08:10, is in the day though in no hour read); its
+        # rolling windows wait for the day to be over
+        assert daily() == {"events.signup.users": 6}
+        assert watermark(engine, "events days") == at("2026-11-20 00:00:00")
+        run(at("2026-11-21 00:10:00"))  # the 20th's last hour is read again (lookback): not final yet
+        assert daily() == {"events.signup.users": 6}
+        run(at("2026-11-21 01:10:00"))  # final: once, with its 7-day and 28-day windows
+        assert daily() == {"events.signup.users": 6, "events.signup.users.7d": 6, "events.signup.users.28d": 6}
+        assert watermark(engine, "events days") == at("2026-11-21 00:00:00")
     finally:
         engine.dispose()
 
