@@ -7,17 +7,23 @@ SQLite store) in its own process, which reports its wall time and peak RSS (getr
 run per table and scenario reports the peak of Python allocations (tracemalloc). Scenarios:
 
 * hourly   — the steady-state hourly job: the watermark is one hour old, so it reads the last two
-             completed hours (lookback 1h) and the current one, plus today's daily values
-             (whose 28-day distinct users read 28 days of the table);
+             completed hours (lookback 1h) and the current one, plus today's distinct users so far
+             (today's rows only); the days watermark says yesterday is final already;
+* final    — the one run a day that finalizes yesterday: the same, plus yesterday's 7-day and
+             28-day distinct users, which read 28 days of the table. This is what every hourly run
+             cost before issue 19 (it recomputed today's rolling windows each time): the baseline;
 * backfill — `--since` 30 days ago: 30 days of hours and 31 days of daily values.
 
 Runs alternate between the tables; medians of --runs runs, and big/base ratios, are printed.
 Memory stays flat when the big/base RSS ratio is ≈ 1 (only aggregates reach Python).
 
     python benchmarks/events_10m.py [--events 10000000] [--baseline 100000] [--days 60] [--runs 3]
+        [--database NAME --keep] [--scenarios hourly,final,backfill]
 
 PostgreSQL: $APERCITE_BENCH_POSTGRES_URL, else $APERCITE_TEST_POSTGRES_URL, else
-postgresql://postgres@127.0.0.1:5432/test. The scratch database is dropped at the end.
+postgresql://postgres@127.0.0.1:5432/test. The scratch database is dropped at the end, unless
+`--database NAME` names one to use (its tables are seeded only if missing) and `--keep` keeps it:
+that is how a 100 M-event table is built once and measured more than once.
 """
 
 from __future__ import annotations
@@ -101,11 +107,15 @@ def child(url: str, table: str, scenario: str, traced: str) -> None:
         now = utcnow()
         engine = store.open_engine(store_url)
         store.upgrade(engine)
-        if scenario == "hourly":  # the previous hourly run read up to the start of the last hour
+        if scenario in ("hourly", "final"):  # the previous hourly run read up to the start of the last hour
             marks = Watermarks()
             marks.advance("events", table, floor_hour(now) - timedelta(hours=1))
-            marks.commit(engine, {"events"})
+            today = datetime.combine(now.date(), datetime.min.time(), UTC)  # the first day not final yet
+            marks.advance("events", f"{table} days", today if scenario == "hourly" else today - timedelta(days=1))
+            marks.commit(engine, lambda reader, key: True)
         engine.dispose()
+        if scenario == "final":  # just past the hour that makes yesterday final (lookback 1h)
+            now = max(now, datetime.combine(now.date(), datetime.min.time(), UTC) + timedelta(hours=1, minutes=5))
         window = Window(now=now, since=now - timedelta(days=30)) if scenario == "backfill" else Window(now=now)
         if traced == "traced":
             tracemalloc.start()
@@ -147,25 +157,38 @@ def main() -> None:
     ap.add_argument("--baseline", type=int, default=100_000)
     ap.add_argument("--days", type=int, default=60, help="time span of the seeded events, back from now")
     ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--database", help="use this database (created if missing; tables seeded if missing)")
+    ap.add_argument("--keep", action="store_true", help="do not drop the database at the end")
+    ap.add_argument("--scenarios", default="hourly,final,backfill")
     ap.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
         child(*args.child)
         return
 
-    database = f"apercite_bench_{uuid.uuid4().hex[:10]}"
+    database = args.database or f"apercite_bench_{uuid.uuid4().hex[:10]}"
+    scenarios = args.scenarios.split(",")
     admin = create_engine(database_url(ADMIN_URL), isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
-        connection.execute(text(f"CREATE DATABASE {database}"))
+        exists = connection.execute(text("SELECT 1 FROM pg_database WHERE datname = :d"), {"d": database}).first()
+        if not exists:
+            connection.execute(text(f"CREATE DATABASE {database}"))
     url = make_url(ADMIN_URL).set(database=database).render_as_string(hide_password=False)
     try:
         now = datetime.now(UTC)
         tables = {"base": ("events_base", args.baseline), "big": ("events_big", args.events)}
         for table, count in tables.values():
+            engine = create_engine(database_url(url))
+            with engine.connect() as connection:
+                present = connection.execute(text("SELECT to_regclass(:t)"), {"t": table}).scalar_one()
+            engine.dispose()
+            if present:
+                print(f"using the existing {table}", flush=True)
+                continue
             seconds = seed(url, table, count, args.days, now)
             print(f"seeded {table}: {count:,} events over {args.days} days in {seconds:.1f} s", flush=True)
         results: dict[tuple, list[dict]] = {}
-        for scenario in ("hourly", "backfill"):
+        for scenario in scenarios:
             for run in range(args.runs):
                 for label, (table, _) in tables.items():
                     measured = measure(url, table, scenario)
@@ -182,7 +205,7 @@ def main() -> None:
                 print(f"  {scenario:8} {label:4} traced run: peak of Python allocations {traced['traced_mb']:.2f} MB")
         print(f"\nmedians of {args.runs} runs ({args.events:,} vs {args.baseline:,} events over {args.days} days)")
         print(f"{'scenario':10}{'table':8}{'seconds':>10}{'peak RSS MB':>14}{'traced MB':>12}{'values':>10}")
-        for scenario in ("hourly", "backfill"):
+        for scenario in scenarios:
             medians = {}
             for label in tables:
                 runs = results[(scenario, label)]
@@ -199,8 +222,9 @@ def main() -> None:
                 f"{big['rss_mb'] / base['rss_mb']:>14.2f}{big['traced_mb'] / base['traced_mb']:>12.2f}"
             )
     finally:
-        with admin.connect() as connection:
-            connection.execute(text(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)"))
+        if not args.keep:
+            with admin.connect() as connection:
+                connection.execute(text(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)"))
         admin.dispose()
 
 

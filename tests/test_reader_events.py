@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import random
 import subprocess
@@ -430,6 +431,71 @@ def test_plan_of_normal_runs_and_backfills():
         hour + timedelta(hours=1),
         hour,
     )
+
+
+def test_plan_of_the_rolling_windows():
+    """7d/28d once per day, when the day is final (its last hour past `lookback`); `users` so far before."""
+    settings, _ = configure("sqlite:///unused.db")
+    nov = {d: date(2026, 11, d) for d in range(18, 24)}
+
+    def days(now: str, mark: str | None, days_mark: str | None) -> tuple:
+        planned = events.plan(
+            settings, Window(now=at(now)), mark and at(mark), days_mark and at(days_mark)
+        )  # fmt: skip
+        return planned.rolling_days(), planned.partial_days(), planned.days_advance_to
+
+    midnight = {d: at(f"{nov[d]} 00:00:00") for d in nov}
+    # the steady state: yesterday is final, today gets its users so far
+    assert days("2026-11-20 15:30:00", "2026-11-20 15:00:00", "2026-11-20 00:00:00") == (
+        None,
+        (nov[20], nov[20]),
+        midnight[20],
+    )
+    # 00:10: the 20th's last hour is read again (lookback 1h): users so far for both days
+    assert days("2026-11-21 00:10:00", "2026-11-21 00:00:00", "2026-11-20 00:00:00") == (
+        None,
+        (nov[20], nov[21]),
+        midnight[20],
+    )
+    # 01:10: the 20th is final
+    assert days("2026-11-21 01:10:00", "2026-11-21 01:00:00", "2026-11-20 00:00:00") == (
+        (nov[20], nov[20]),
+        (nov[21], nov[21]),
+        midnight[21],
+    )
+    # a job stopped for three days finalizes each of them
+    assert days("2026-11-23 09:10:00", "2026-11-20 09:00:00", "2026-11-20 00:00:00") == (
+        (nov[20], nov[22]),
+        (nov[23], nov[23]),
+        midnight[23],
+    )
+    # the first run: the complete days of its initial lookback (2d)
+    assert days("2026-11-20 15:30:00", None, None) == ((nov[18], nov[19]), (nov[20], nov[20]), midnight[20])
+    # a backfill recomputes every day it touches, in full, and leaves the days watermark alone
+    planned = events.plan(settings, backfill("2026-11-19T20:00"), None, midnight[19])
+    assert (planned.rolling_days(), planned.partial_days(), planned.days_advance_to) == ((nov[19], nov[20]), None, None)
+
+
+def test_a_hint_when_no_index_starts_with_the_time_column(request, tmp_path):
+    source = make_source(request, "sqlite", tmp_path)
+    source.create()  # no index on SQLite
+    messages: list[str] = []
+    handler = logging.Handler(logging.WARNING)
+    handler.emit = lambda record: messages.append(record.getMessage())
+    logger = logging.getLogger("apercite_analytics")
+    logger.addHandler(handler)
+    try:
+        read(source.url, backfill("2026-11-20T13:00"))
+        assert messages == [
+            "events: table 'events' has no index on its time column 'created_at', so every run reads the whole "
+            "table; create one: CREATE INDEX events_created_at ON events (created_at)"
+        ]
+        messages.clear()
+        source.run("CREATE INDEX events_at ON events (created_at, name)")
+        read(source.url, backfill("2026-11-20T13:00"))
+        assert messages == []
+    finally:
+        logger.removeHandler(handler)
 
 
 def watermark(engine, key: str = "events"):

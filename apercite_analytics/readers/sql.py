@@ -38,6 +38,7 @@ from sqlalchemy import text
 from apercite_analytics.config.settings import SourceSettings, check_name, check_source
 from apercite_analytics.errors import ConfigError, SourceError
 from apercite_analytics.readers.common.naming import name_part, period_dims, template_fields
+from apercite_analytics.readers.common.sources import is_timeout
 from apercite_analytics.window import DAY, HOUR, Window, floor_day, floor_hour, parse_duration, to_utc
 
 BACKFILL = True
@@ -148,8 +149,9 @@ class RunQuery:
         with ExitStack() as stack:
             try:
                 result = stack.enter_context(sources.stream(self.source, wrapped, params, doing))
-            except SourceError:
-                self.check_returned_columns(sources, statement, params)
+            except SourceError as exc:
+                if not is_timeout(exc.__context__):
+                    self.check_returned_columns(sources, statement, params)
                 raise
             yield from self.records(list(result.keys()), result)
 

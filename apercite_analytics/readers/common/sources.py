@@ -66,6 +66,16 @@ def is_transient(exc: BaseException) -> bool:
     )
 
 
+def is_timeout(exc: BaseException | None) -> bool:
+    """Whether a database error is a statement or read timeout (running the statement again would
+    take as long)."""
+    orig = getattr(exc, "orig", None)
+    if orig is None:
+        return False
+    message = str(orig).lower()
+    return getattr(orig, "pgcode", None) == "57014" or "timed out" in message or "timeout" in message
+
+
 class Sources:
     """Engines by source name, created on first use and disposed by `close()`."""
 
