@@ -34,6 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=3, help="runs per measurement (default 3; medians are shown)")
     parser.add_argument("--only", action="append", choices=["writer", "end-to-end", "graph"], help="run only these")
     parser.add_argument("--quick", action="store_true", help="small sizes and 1 run (checks the benchmarks work)")
+    parser.add_argument("--values", help="end-to-end sizes, comma-separated (default 100000,1000000)")
     args = parser.parse_args(argv)
     only = set(args.only or ["writer", "end-to-end", "graph"])
     runs = 1 if args.quick else args.runs
@@ -52,6 +53,8 @@ def main(argv: list[str] | None = None) -> int:
             )
     if "end-to-end" in only:
         sizes = (10_000, 50_000) if args.quick else (100_000, 1_000_000)
+        if args.values:
+            sizes = tuple(int(v) for v in args.values.split(","))
         text, _ = end_to_end.run(runs, sizes, log=log)
         print(text + "\n")
     if "graph" in only:

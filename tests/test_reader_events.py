@@ -433,47 +433,29 @@ def test_plan_of_normal_runs_and_backfills():
     )
 
 
-def test_plan_of_the_rolling_windows():
-    """7d/28d once per day, when the day is final (its last hour past `lookback`); `users` so far before."""
+def test_plan_of_the_daily_values():
+    """A day's daily values once, when the day is final (its last hour past `lookback`)."""
     settings, _ = configure("sqlite:///unused.db")
     nov = {d: date(2026, 11, d) for d in range(18, 24)}
-
-    def days(now: str, mark: str | None, days_mark: str | None) -> tuple:
-        planned = events.plan(
-            settings, Window(now=at(now)), mark and at(mark), days_mark and at(days_mark)
-        )  # fmt: skip
-        return planned.rolling_days(), planned.partial_days(), planned.days_advance_to
-
     midnight = {d: at(f"{nov[d]} 00:00:00") for d in nov}
-    # the steady state: yesterday is final, today gets its users so far
-    assert days("2026-11-20 15:30:00", "2026-11-20 15:00:00", "2026-11-20 00:00:00") == (
-        None,
-        (nov[20], nov[20]),
-        midnight[20],
-    )
-    # 00:10: the 20th's last hour is read again (lookback 1h): users so far for both days
-    assert days("2026-11-21 00:10:00", "2026-11-21 00:00:00", "2026-11-20 00:00:00") == (
-        None,
-        (nov[20], nov[21]),
-        midnight[20],
-    )
+
+    def days(now: str, mark: str | None, days_mark: str | None = "2026-11-20 00:00:00") -> tuple:
+        planned = events.plan(settings, Window(now=at(now)), mark and at(mark), days_mark and at(days_mark))
+        return planned.daily_days(), planned.days_advance_to
+
+    # the steady state: yesterday is final, today waits
+    assert days("2026-11-20 15:30:00", "2026-11-20 15:00:00") == (None, midnight[20])
+    # 00:10: the 20th's last hour is read again (lookback 1h): not final yet
+    assert days("2026-11-21 00:10:00", "2026-11-21 00:00:00") == (None, midnight[20])
     # 01:10: the 20th is final
-    assert days("2026-11-21 01:10:00", "2026-11-21 01:00:00", "2026-11-20 00:00:00") == (
-        (nov[20], nov[20]),
-        (nov[21], nov[21]),
-        midnight[21],
-    )
+    assert days("2026-11-21 01:10:00", "2026-11-21 01:00:00") == ((nov[20], nov[20]), midnight[21])
     # a job stopped for three days finalizes each of them
-    assert days("2026-11-23 09:10:00", "2026-11-20 09:00:00", "2026-11-20 00:00:00") == (
-        (nov[20], nov[22]),
-        (nov[23], nov[23]),
-        midnight[23],
-    )
+    assert days("2026-11-23 09:10:00", "2026-11-20 09:00:00") == ((nov[20], nov[22]), midnight[23])
     # the first run: the complete days of its initial lookback (2d)
-    assert days("2026-11-20 15:30:00", None, None) == ((nov[18], nov[19]), (nov[20], nov[20]), midnight[20])
-    # a backfill recomputes every day it touches, in full, and leaves the days watermark alone
+    assert days("2026-11-20 15:30:00", None, None) == ((nov[18], nov[19]), midnight[20])
+    # a backfill recomputes every day it touches, today's too, and leaves the days watermark alone
     planned = events.plan(settings, backfill("2026-11-19T20:00"), None, midnight[19])
-    assert (planned.rolling_days(), planned.partial_days(), planned.days_advance_to) == ((nov[19], nov[20]), None, None)
+    assert (planned.daily_days(), planned.days_advance_to) == ((nov[19], nov[20]), None)
 
 
 def test_a_hint_when_no_index_starts_with_the_time_column(request, tmp_path):
@@ -569,14 +551,17 @@ def test_incremental_runs_catch_up_from_the_watermark(request, tmp_path, store_u
                     ).all()
                 )
 
-        # the day so far: its users (user 1, at 08:10, is in the day though in no hour read); its
-        # rolling windows wait for the day to be over
-        assert daily() == {"events.signup.users": 6}
+        # the day's distinct users wait for the day to be over (they cannot change after)
+        assert daily() == {}
         assert watermark(engine, "events days") == at("2026-11-20 00:00:00")
         run(at("2026-11-21 00:10:00"))  # the 20th's last hour is read again (lookback): not final yet
-        assert daily() == {"events.signup.users": 6}
-        run(at("2026-11-21 01:10:00"))  # final: once, with its 7-day and 28-day windows
-        assert daily() == {"events.signup.users": 6, "events.signup.users.7d": 6, "events.signup.users.28d": 6}
+        assert daily() == {}
+        run(at("2026-11-21 01:10:00"))  # final: written once
+        assert daily() == {
+            "events.signup.users": 6,  # user 1 (08:10) is in the day, though in no hour read
+            "events.signup.users.7d": 6,
+            "events.signup.users.28d": 6,
+        }
         assert watermark(engine, "events days") == at("2026-11-21 00:00:00")
     finally:
         engine.dispose()

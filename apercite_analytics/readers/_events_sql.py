@@ -122,18 +122,6 @@ class EventsSQL:
             "ORDER BY counted.hr, counted.ev_name"
         )
 
-    def daily_users(self) -> TextClause:
-        """Columns: dn, ev_name, users (distinct users on the day); ordered by dn, ev_name. The same
-        binds as `daily()`, with :since and :until covering [first_day, last_day + 1) only: a day that
-        is not over yet gets its users so far, which reads that day's rows and no others."""
-        c = self.c
-        day = _DAY_NUMBER[self.dialect].format(t=c["time"])
-        where = self._where(f"{c['user']} IS NOT NULL")
-        return self._text(
-            f"SELECT {day} AS dn, {c['name']} AS ev_name, COUNT(DISTINCT {c['user']}) AS users "
-            f"FROM {self.table.name} WHERE {where} GROUP BY 1, 2 ORDER BY 1, 2"
-        )
-
     def daily(self) -> TextClause:
         """Columns: dn (days since 1970-01-01), ev_name, users, users_7d, users_28d; ordered by dn, ev_name.
 

@@ -15,12 +15,11 @@ time, the last `initial_lookback` — to the end of the current hour, then propo
 the current hour as the new watermark: the partial current hour is written and rewritten by the
 next run. `--since/--until` read that range instead, and every day it touches in full.
 
-The rolling windows cost 28 days of rows, so a normal run computes them only when they can no
-longer change: once per UTC day, in the first run after the day's last hour is past `lookback`
-(a second watermark, key `<table> days`, remembers the first day not final yet). Until then a
-day gets its distinct `users` so far, which reads that day's rows only. An hourly run therefore
-reads a few hours and one day; the run after 01:00 (with the default 1h lookback) also reads the
-28 days behind yesterday.
+A day's distinct users (over the day, 7 and 28 days) are final once the day is over, and the
+28-day figure costs 28 days of rows: a normal run writes a day's daily values once, in the first
+run after the day's last hour is past `lookback` (a second watermark, key `<table> days`, keeps
+the first day not final yet). An hourly run therefore reads its few hours only; the run after
+01:00 (with the default 1h lookback) also reads the 28 days behind yesterday. See docs/events.md.
 """
 
 from __future__ import annotations
@@ -124,7 +123,7 @@ class Plan:
     start: datetime
     end: datetime
     advance_to: datetime | None
-    final_until: date | None = None  # days before it get 7d/28d (from `final_from`); the others `users` only
+    final_until: date | None = None  # days before it (from `final_from`) get their daily values; later ones wait
     final_from: date | None = None
     days_advance_to: datetime | None = None  # the first day not final yet (the `<table> days` watermark)
 
@@ -148,19 +147,13 @@ class Plan:
             yield day
             day += DAY
 
-    def rolling_days(self) -> tuple[date, date] | None:
-        """The first and last day whose 7d/28d this run computes (every day it touches, on a backfill)."""
+    def daily_days(self) -> tuple[date, date] | None:
+        """The first and last day whose daily values this run computes (on a backfill: every day it
+        touches, today's partial one included)."""
         if self.final_until is None:
             return self.first_day, self.last_day
         first = self.first_day if self.final_from is None else self.final_from
         return (first, self.final_until - DAY) if first < self.final_until else None
-
-    def partial_days(self) -> tuple[date, date] | None:
-        """The first and last day that get their distinct `users` so far only."""
-        if self.final_until is None:
-            return None
-        first = max(self.first_day, self.final_until)
-        return (first, self.last_day) if first <= self.last_day else None
 
 
 def plan(settings: Settings, window: Window, watermark: datetime | None, days_mark: datetime | None = None) -> Plan:
@@ -168,9 +161,9 @@ def plan(settings: Settings, window: Window, watermark: datetime | None, days_ma
     back from now) to the end of the current hour; the watermark moves to the start of the current hour.
     A backfill reads its range and moves the watermark only if it starts at or before it (no gap).
 
-    Days: a backfill recomputes every day it touches, rolling windows included. A normal run computes
-    the rolling windows of the days that became final since `days_mark` (or, without one, among the
-    days it touches): a day is final once its last hour is past `lookback`, i.e. will not be read again."""
+    Days: a backfill recomputes every day it touches. A normal run computes the daily values of the
+    days that became final since `days_mark` (or, without one, of the complete days it touches): a
+    day is final once its last hour is past `lookback`, i.e. will not be read again."""
     now_hour = floor_hour(window.now)
     initial = parse_duration(settings.initial_lookback, "initial_lookback")
     if window.backfill:
@@ -219,14 +212,10 @@ class ReadEvents:
             except SQLAlchemyError as exc:
                 raise sources.error(s.source, exc, f"hourly aggregates of {s.table!r}") from None
 
-            for days, statement, reach, what in (
-                (plan_.rolling_days(), sql.daily, timedelta(days=27), "daily distinct users"),
-                (plan_.partial_days(), sql.daily_users, timedelta(0), "distinct users so far"),
-            ):
-                if days is None:
-                    continue
+            days = plan_.daily_days()
+            if days is not None:
                 first, last = days
-                since = datetime.combine(first - reach, datetime.min.time(), UTC)
+                since = datetime.combine(first - timedelta(days=27), datetime.min.time(), UTC)
                 until = datetime.combine(last + DAY, datetime.min.time(), UTC)
                 params = {
                     "first_day": (first - EPOCH).days,
@@ -236,10 +225,10 @@ class ReadEvents:
                     **bounds,
                 }
                 try:
-                    rows = streamed.execute(statement(), params)
-                    yield from self.daily_records(rows, first, last, names, rolling=bool(reach))
+                    rows = streamed.execute(sql.daily(), params)
+                    yield from self.daily_records(rows, first, last, names)
                 except SQLAlchemyError as exc:
-                    raise sources.error(s.source, exc, f"{what} of {s.table!r}") from None
+                    raise sources.error(s.source, exc, f"daily distinct users of {s.table!r}") from None
         if plan_.advance_to is not None:
             state.advance(READER, s.key, plan_.advance_to)
         if plan_.days_advance_to is not None:
@@ -275,11 +264,8 @@ class ReadEvents:
             if metrics:
                 yield {"date": hour.date(), "hour": hour.hour}, metrics
 
-    def daily_records(
-        self, rows, first: date, last: date, names: NameParts, *, rolling: bool
-    ) -> Iterator[tuple[dict, dict]]:
-        """One record per UTC day from `first` to `last` (with the allow-list's zeros): `users`, and
-        `users.7d` and `users.28d` when `rolling`."""
+    def daily_records(self, rows, first: date, last: date, names: NameParts) -> Iterator[tuple[dict, dict]]:
+        """One record per UTC day from `first` to `last` (with the allow-list's zeros)."""
         found: dict[date, dict[str, Any]] = {}
         for number, group in groupby(rows, key=lambda row: row.dn):
             day = EPOCH + timedelta(days=int(number))
@@ -291,9 +277,8 @@ class ReadEvents:
             for part in sorted({*by_name, *(names(n) for n in self.settings.events)}):
                 row = by_name.get(part)
                 metrics[f"events.{part}.users"] = int(row.users) if row else 0  # SUM() may be a decimal
-                if rolling:
-                    metrics[f"events.{part}.users.7d"] = int(row.users_7d) if row else 0
-                    metrics[f"events.{part}.users.28d"] = int(row.users_28d) if row else 0
+                metrics[f"events.{part}.users.7d"] = int(row.users_7d) if row else 0
+                metrics[f"events.{part}.users.28d"] = int(row.users_28d) if row else 0
             if metrics:
                 yield {"date": day}, metrics
             day += DAY
