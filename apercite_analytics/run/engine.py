@@ -136,6 +136,7 @@ def context_type(reporter: Reporter) -> type[GraphExecutionContext]:
             self._defunct = True
             reporter.failed(get_name(self.wrapped), exc_info[1])
             self.input.shutdown()
+            self.input.discard()
 
         def stop(self):
             close = getattr(self.wrapped, "close", None)
@@ -161,8 +162,23 @@ class WaitingInput(Input):
     def __init__(self) -> None:
         super().__init__(maxsize=QUEUE_RECORDS)
 
+    discarding = False
+
     def get(self, block=True, timeout=None):
         return super().get(block, WAIT if block and timeout == 0 else timeout)
+
+    def put(self, data, block=True, timeout=None):
+        if self.discarding:
+            return None
+        return super().put(data, block, timeout)
+
+    def discard(self) -> None:
+        """The node died: what its producers still send is dropped, so that none waits forever on a
+        full queue that nobody reads."""
+        with self.mutex:
+            self.discarding = True
+            self.queue.clear()
+            self.not_full.notify_all()
 
 
 class DirectCall(ContextCurrifier):
