@@ -291,7 +291,7 @@ def hint_missing_index(connection, table: str, time_column: str) -> None:
     try:
         indexes = inspect(connection).get_indexes(name, schema=schema or None)
         primary = inspect(connection).get_pk_constraint(name, schema=schema or None)
-    except SQLAlchemyError:
+    except (SQLAlchemyError, NotImplementedError):  # a dialect may not list indexes (or have none)
         return  # a hint only: the statements will say what is wrong
     firsts = [i["column_names"][0] for i in indexes if i.get("column_names")]
     firsts += primary.get("constrained_columns", [])[:1]
