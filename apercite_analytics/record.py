@@ -50,10 +50,16 @@ def check_value(value: Any) -> int | float:
         raise Rejected("value is NULL")
     if isinstance(value, bool):
         raise Rejected(f"value {value!r} is a boolean, not a number")
-    if isinstance(value, Decimal):
+    if isinstance(value, Decimal):  # what SQL sums and numeric columns give: one fast path
         if not value.is_finite():
             raise Rejected(f"value {value} is not finite")
-        value = int(value) if value == value.to_integral_value() and abs(value) < EXACT_INT else float(value)
+        whole = int(value)
+        if whole == value and -EXACT_INT < whole < EXACT_INT:
+            return whole
+        number = float(value)
+        if not math.isfinite(number):
+            raise Rejected(f"value {number} is not finite")
+        return number
     if not isinstance(value, Real):
         raise Rejected(f"value {value!r} is not a number ({type(value).__name__})")
     if isinstance(value, Integral):

@@ -6,9 +6,10 @@ values from a PostgreSQL source table into a fresh PostgreSQL store.
 The source table has one row per hour and region with 50 value columns; the query returns them all
 with `region` as a dimension, so one record carries 500 metrics (the graph is not the bottleneck).
 Each run is a fresh process (`benchmarks.child`) on a freshly migrated store; we report values/s
-over the process's wall time (start-up included) and its peak RSS (VmHWM). The same for 100,000 values,
-to show how memory grows with the size of the backfill; and the writer alone (values generated one
-record at a time) at both sizes, to show the writer's memory is flat.
+over the process's wall time (start-up included) and its peak RSS (VmHWM). The same at another size
+(100,000 by default; `--values 1000000,10000000` for issue 19's flat-memory check), and the writer
+alone (values generated one record at a time, in the same run, right after) at each size: the
+baseline of the end-to-end ÷ writer-alone ratio.
 """
 
 from __future__ import annotations
@@ -144,15 +145,27 @@ def run(runs: int, sizes: tuple[int, ...] = (100_000, 1_000_000), log=print) -> 
             ]
         )
     headers = ["end to end, PostgreSQL → PostgreSQL", "seconds", "values/s (wall)", "peak RSS MiB"]
-    return table(headers, rows), medians
+    ratios = []
+    for size in sizes:  # median of the per-run ratios: each pair ran back to back
+        pairs = zip(results[("read sql --write", size)], results[("writer alone", size)], strict=True)
+        per_run = [writer["wall"] / ours["wall"] for ours, writer in pairs]
+        medians[("ratio", size)] = median(per_run)
+        ratios.append(
+            f"{size:,} values: end to end ÷ writer alone (values/s) = {median(per_run):.2f}× "
+            f"(runs: {', '.join(f'{r:.2f}' for r in per_run)})"
+        )
+    return table(headers, rows) + "\n" + "\n".join(ratios), medians
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.end_to_end", description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3, help="runs per figure (default 3; medians are shown)")
     parser.add_argument("--quick", action="store_true", help="10,000 values, 1 run")
+    parser.add_argument("--values", help="sizes, comma-separated (default 100000,1000000)")
     args = parser.parse_args(argv)
     sizes = (10_000,) if args.quick else (100_000, 1_000_000)
+    if args.values:
+        sizes = tuple(int(v) for v in args.values.split(","))
     text, _ = run(1 if args.quick else args.runs, sizes, log=log)
     print(text)
     return 0

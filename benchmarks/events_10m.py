@@ -7,17 +7,23 @@ SQLite store) in its own process, which reports its wall time and peak RSS (getr
 run per table and scenario reports the peak of Python allocations (tracemalloc). Scenarios:
 
 * hourly   — the steady-state hourly job: the watermark is one hour old, so it reads the last two
-             completed hours (lookback 1h) and the current one, plus today's daily values
-             (whose 28-day distinct users read 28 days of the table);
+             completed hours (lookback 1h) and the current one; the days watermark says yesterday
+             is final already, so no daily values;
+* final    — the one run a day that finalizes yesterday: the same, plus yesterday's distinct users
+             over 1, 7 and 28 days, which read 28 days of the table. This is what every hourly run
+             cost before issue 19 (it recomputed today's daily values each time): the baseline;
 * backfill — `--since` 30 days ago: 30 days of hours and 31 days of daily values.
 
 Runs alternate between the tables; medians of --runs runs, and big/base ratios, are printed.
 Memory stays flat when the big/base RSS ratio is ≈ 1 (only aggregates reach Python).
 
     python benchmarks/events_10m.py [--events 10000000] [--baseline 100000] [--days 60] [--runs 3] [--quick]
+        [--database NAME --keep] [--scenarios hourly,final,backfill] [--covering]
 
 PostgreSQL: $APERCITE_BENCH_POSTGRES_URL, else $APERCITE_TEST_POSTGRES_URL, else
-postgresql://postgres@127.0.0.1:5432/test. The scratch database is dropped at the end.
+postgresql://postgres@127.0.0.1:5432/test. The scratch database is dropped at the end, unless
+`--database NAME` names one to use (its tables are seeded only if missing) and `--keep` keeps it:
+that is how a 100 M-event table is built once and measured more than once.
 """
 
 from __future__ import annotations
@@ -77,6 +83,19 @@ def seed(url: str, table: str, count: int, days: int, now: datetime) -> float:
     return time.monotonic() - started
 
 
+def cover(url: str, table: str) -> float:
+    """The recommended index (docs/events.md): every statement of the reader becomes an index-only
+    scan of a time range, whatever the order of the table's rows on disk."""
+    started = time.monotonic()
+    engine = create_engine(database_url(url), isolation_level="AUTOCOMMIT")
+    with engine.connect() as connection:
+        columns = "(created_at, name, user_id) INCLUDE (duration_ms)"
+        connection.execute(text(f"CREATE INDEX IF NOT EXISTS {table}_covering ON {table} {columns}"))
+        connection.execute(text(f"VACUUM ANALYZE {table}"))
+    engine.dispose()
+    return time.monotonic() - started
+
+
 def child(url: str, table: str, scenario: str, traced: str) -> None:
     """One measured run, in this process; prints one JSON line. Timed runs are not traced
     (tracemalloc slows every allocation); a traced run reports the peak of Python allocations."""
@@ -101,10 +120,14 @@ def child(url: str, table: str, scenario: str, traced: str) -> None:
         now = utcnow()
         with Store(store_url) as store:  # the calls a run makes: prepare, then save watermarks
             store.prepare()
-            if scenario == "hourly":  # the previous hourly run read up to the start of the last hour
+            if scenario in ("hourly", "final"):  # the previous hourly run read up to the start of the last hour
                 marks = Watermarks()
                 marks.advance("events", table, floor_hour(now) - timedelta(hours=1))
+                today = datetime.combine(now.date(), datetime.min.time(), UTC)  # the first day not final yet
+                marks.advance("events", f"{table} days", today if scenario == "hourly" else today - timedelta(days=1))
                 store.save_watermarks(marks, lambda reader, key: reader == "events")
+        if scenario == "final":  # just past the hour that makes yesterday final (lookback 1h)
+            now = max(now, datetime.combine(now.date(), datetime.min.time(), UTC) + timedelta(hours=1, minutes=5))
         window = Window(now=now, since=now - timedelta(days=30)) if scenario == "backfill" else Window(now=now)
         if traced == "traced":
             tracemalloc.start()
@@ -147,6 +170,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--days", type=int, default=60, help="time span of the seeded events, back from now")
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--quick", action="store_true", help="20,000 vs 2,000 events over 3 days, 1 (traced) run")
+    ap.add_argument("--database", help="use this database (created if missing; tables seeded if missing)")
+    ap.add_argument("--keep", action="store_true", help="do not drop the database at the end")
+    ap.add_argument("--scenarios", default="hourly,final,backfill")
+    ap.add_argument(
+        "--covering", action="store_true", help="add the recommended covering index (docs/events.md) to both tables"
+    )
     ap.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.child:
@@ -155,19 +184,31 @@ def main(argv: list[str] | None = None) -> int:
     if args.quick:
         args.events, args.baseline, args.days, args.runs = 20_000, 2_000, 3, 1
 
-    database = f"apercite_bench_{uuid.uuid4().hex[:10]}"
+    database = args.database or f"apercite_bench_{uuid.uuid4().hex[:10]}"
+    scenarios = args.scenarios.split(",")
     admin = create_engine(database_url(ADMIN_URL), isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
-        connection.execute(text(f"CREATE DATABASE {database}"))
+        exists = connection.execute(text("SELECT 1 FROM pg_database WHERE datname = :d"), {"d": database}).first()
+        if not exists:
+            connection.execute(text(f"CREATE DATABASE {database}"))
     url = make_url(ADMIN_URL).set(database=database).render_as_string(hide_password=False)
     try:
         now = datetime.now(UTC)
         tables = {"base": ("events_base", args.baseline), "big": ("events_big", args.events)}
         for table, count in tables.values():
-            seconds = seed(url, table, count, args.days, now)
-            print(f"seeded {table}: {count:,} events over {args.days} days in {seconds:.1f} s", flush=True)
+            engine = create_engine(database_url(url))
+            with engine.connect() as connection:
+                present = connection.execute(text("SELECT to_regclass(:t)"), {"t": table}).scalar_one()
+            engine.dispose()
+            if present:
+                print(f"using the existing {table}", flush=True)
+            else:
+                seconds = seed(url, table, count, args.days, now)
+                print(f"seeded {table}: {count:,} events over {args.days} days in {seconds:.1f} s", flush=True)
+            if args.covering:
+                print(f"covering index on {table}: {cover(url, table):.1f} s", flush=True)
         results: dict[tuple, list[dict]] = {}
-        for scenario in ("hourly", "backfill"):
+        for scenario in scenarios:
             for run in range(args.runs):
                 for label, (table, _) in tables.items():
                     measured = measure(url, table, scenario, traced=args.quick)  # quick: one traced run only
@@ -184,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"  {scenario:8} {label:4} traced run: peak of Python allocations {traced['traced_mb']:.2f} MB")
         print(f"\nmedians of {args.runs} runs ({args.events:,} vs {args.baseline:,} events over {args.days} days)")
         print(f"{'scenario':10}{'table':8}{'seconds':>10}{'peak RSS MB':>14}{'traced MB':>12}{'values':>10}")
-        for scenario in ("hourly", "backfill"):
+        for scenario in scenarios:
             medians = {}
             for label in tables:
                 runs = results[(scenario, label)]
@@ -201,8 +242,9 @@ def main(argv: list[str] | None = None) -> int:
                 f"{big['rss_mb'] / base['rss_mb']:>14.2f}{big['traced_mb'] / base['traced_mb']:>12.2f}"
             )
     finally:
-        with admin.connect() as connection:
-            connection.execute(text(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)"))
+        if not args.keep:
+            with admin.connect() as connection:
+                connection.execute(text(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)"))
         admin.dispose()
     return 0
 

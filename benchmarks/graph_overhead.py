@@ -1,17 +1,28 @@
 """Benchmark 3: what the Bonobo graph costs per record.
 
-The same reader (records from a list), the same `Normalizer` and a null sink, wired two ways:
+The same reader (records from a list), the same `Normalizer` and a null sink, wired three ways:
 * graph — `run.engine.run`: the Bonobo graph, strategy and contexts `read` uses
   (one thread per node, queues between them);
-* loop — a plain Python loop calling the same node functions.
+* stock Bonobo — the graph as it was before issue 19: a `SetFields` node between the readers and
+  normalize, Bonobo's own node contexts (per-record `inspect.signature`, 8,192-record queues polled
+  with a 0.2 s sleep when empty);
+* threads — the same three callables in three threads with two bounded `queue.Queue`s between them,
+  without Bonobo: what one thread per node costs by itself (the floor of any thread-per-node engine);
+* loop — a plain Python loop calling the same node functions (the baseline).
 With 1 metric per record the cost is all per record; with 100 it is spread over the values.
 """
 
 from __future__ import annotations
 
 import argparse
+import queue
 import sys
+import threading
 from datetime import date, timedelta
+
+import bonobo
+from bonobo.execution.contexts.graph import GraphExecutionContext
+from bonobo.execution.strategies import ThreadPoolExecutorStrategy
 
 from apercite_analytics.record import Normalizer
 from apercite_analytics.run import engine
@@ -54,6 +65,47 @@ def through_graph(records: list) -> int:
     return sink.values
 
 
+def through_stock_bonobo(records: list) -> int:
+    def reader():
+        yield from records
+
+    sink = NullSink()
+    graph = bonobo.Graph()
+    graph.add_chain(bonobo.SetFields(["dims", "metrics"]), _input=None, _name="records")
+    graph.add_chain(Normalizer(), sink, _input="records")
+    graph.add_chain(reader, _output="records")
+    bonobo.run(graph, strategy=ThreadPoolExecutorStrategy(GraphExecutionContext))
+    return sink.values
+
+
+def through_threads(records: list) -> int:
+    done = object()
+    sink, normalizer = NullSink(), Normalizer()
+    first, second = queue.Queue(engine.QUEUE_RECORDS), queue.Queue(engine.QUEUE_RECORDS)
+
+    def read() -> None:
+        for record in records:
+            first.put(record)
+        first.put(done)
+
+    def normalize() -> None:
+        while (record := first.get()) is not done:
+            for clean in normalizer(*record):
+                second.put(clean)
+        second.put(done)
+
+    def write() -> None:
+        while (record := second.get()) is not done:
+            sink(*record)
+
+    threads = [threading.Thread(target=f) for f in (read, normalize, write)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return sink.values
+
+
 def through_loop(records: list) -> int:
     def reader():
         yield from records
@@ -65,35 +117,51 @@ def through_loop(records: list) -> int:
     return sink.values
 
 
+WAYS = {"graph": through_graph, "stock Bonobo": through_stock_bonobo, "threads": through_threads, "loop": through_loop}
+
+
 def run(runs: int, shapes: tuple[tuple[int, int], ...] = ((50_000, 1), (20_000, 100)), log=print) -> tuple[str, dict]:
     rows, medians = [], {}
     fixed = median([timed(lambda: through_graph([])) for _ in range(runs)])  # start and stop of an empty graph
     for count, metrics in shapes:
         records = make_records(count, metrics)
         expected = count * metrics
-        samples: dict[str, list[float]] = {"graph": [], "loop": []}
+        samples: dict[str, list[float]] = {way: [] for way in WAYS}
         for n in range(runs):
             log(f"graph overhead: {count:,} records × {metrics} metrics, run {n + 1}/{runs}")
-            for way, function in (("graph", through_graph), ("loop", through_loop)):
+            for way, function in WAYS.items():
                 result: list[int] = []
                 seconds = timed(lambda f=function, r=result, data=records: r.append(f(data)))
                 if result != [expected]:
                     raise RuntimeError(f"{way}: {result} values reached the sink, not {expected}")
                 samples[way].append(seconds)
-        g, p = median(samples["graph"]), median(samples["loop"])
-        medians[(count, metrics)] = {"graph": count / g, "loop": count / p, "fixed": fixed}
+        g, b, t, p = (median(samples[way]) for way in WAYS)
+        medians[(count, metrics)] = {
+            "graph": count / g,
+            "stock": count / b,
+            "threads": count / t,
+            "loop": count / p,
+            "fixed": fixed,
+            "µs graph": ((g - fixed) - p) / count * 1e6,
+            "µs stock": ((b - fixed) - p) / count * 1e6,
+            "µs threads": (t - p) / count * 1e6,
+        }
         rows.append(
             [
                 f"{count:,} records × {metrics} metric{'s' * (metrics != 1)}",
                 f"{rate(count, g)} {spread(samples['graph'])}",
+                f"{rate(count, b)} {spread(samples['stock Bonobo'])}",
                 f"{rate(count, p)} {spread(samples['loop'])}",
                 rate(count * metrics, g),
-                f"{((g - fixed) - p) / count * 1e6:.0f}",
-                f"{g / p:.1f}×",
+                f"{medians[(count, metrics)]['µs graph']:.0f}",
+                f"{medians[(count, metrics)]['µs stock']:.0f}",
+                f"{medians[(count, metrics)]['µs threads']:.0f}",
+                f"{g / p:.1f}× / {b / p:.1f}×",
             ]
         )
-    headers = ["graph vs plain loop (normalize → null sink)", "graph rec/s", "loop rec/s", "graph values/s",
-               "µs/record overhead", "graph/loop time"]  # fmt: skip
+    headers = ["graph vs plain loop (normalize → null sink)", "graph rec/s", "stock Bonobo rec/s", "loop rec/s",
+               "graph values/s", "µs/record overhead", "stock µs/record", "threads µs/record",
+               "graph/loop, stock/loop time"]  # fmt: skip
     note = f"an empty graph starts and stops in {fixed:.2f} s (subtracted from the per-record overhead)"
     return table(headers, rows) + "\n" + note, medians
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import random
 import subprocess
@@ -432,9 +433,58 @@ def test_plan_of_normal_runs_and_backfills():
     )
 
 
-def watermark(engine):
+def test_plan_of_the_daily_values():
+    """A day's daily values once, when the day is final (its last hour past `lookback`)."""
+    settings, _ = configure("sqlite:///unused.db")
+    nov = {d: date(2026, 11, d) for d in range(18, 24)}
+    midnight = {d: at(f"{nov[d]} 00:00:00") for d in nov}
+
+    def days(now: str, mark: str | None, days_mark: str | None = "2026-11-20 00:00:00") -> tuple:
+        planned = events.plan(settings, Window(now=at(now)), mark and at(mark), days_mark and at(days_mark))
+        return planned.daily_days(), planned.days_advance_to
+
+    # the steady state: yesterday is final, today waits
+    assert days("2026-11-20 15:30:00", "2026-11-20 15:00:00") == (None, midnight[20])
+    # 00:10: the 20th's last hour is read again (lookback 1h): not final yet
+    assert days("2026-11-21 00:10:00", "2026-11-21 00:00:00") == (None, midnight[20])
+    # 01:10: the 20th is final
+    assert days("2026-11-21 01:10:00", "2026-11-21 01:00:00") == ((nov[20], nov[20]), midnight[21])
+    # a job stopped for three days finalizes each of them
+    assert days("2026-11-23 09:10:00", "2026-11-20 09:00:00") == ((nov[20], nov[22]), midnight[23])
+    # the first run: the complete days of its initial lookback (2d)
+    assert days("2026-11-20 15:30:00", None, None) == ((nov[18], nov[19]), midnight[20])
+    # a backfill recomputes every day it touches, today's too, and leaves the days watermark alone
+    planned = events.plan(settings, backfill("2026-11-19T20:00"), None, midnight[19])
+    assert (planned.daily_days(), planned.days_advance_to) == ((nov[19], nov[20]), None)
+
+
+def test_a_hint_when_no_index_starts_with_the_time_column(request, tmp_path):
+    source = make_source(request, "sqlite", tmp_path)
+    source.create()  # no index on SQLite
+    messages: list[str] = []
+    handler = logging.Handler(logging.WARNING)
+    handler.emit = lambda record: messages.append(record.getMessage())
+    logger = logging.getLogger("apercite_analytics")
+    logger.addHandler(handler)
+    try:
+        read(source.url, backfill("2026-11-20T13:00"))
+        assert messages == [
+            "events: table 'events' has no index on its time column 'created_at', so every run reads the whole "
+            "table; create one: CREATE INDEX events_created_at ON events (created_at)"
+        ]
+        messages.clear()
+        source.run("CREATE INDEX events_at ON events (created_at, name)")
+        read(source.url, backfill("2026-11-20T13:00"))
+        assert messages == []
+    finally:
+        logger.removeHandler(handler)
+
+
+def watermark(engine, key: str = "events"):
     with engine.connect() as connection:
-        mark = connection.execute(select(ReaderState.watermark).where(ReaderState.reader == "events")).scalar_one()
+        mark = connection.execute(
+            select(ReaderState.watermark).where(ReaderState.reader == "events", ReaderState.key == key)
+        ).scalar_one()
     return mark if mark.tzinfo else mark.replace(tzinfo=UTC)
 
 
@@ -488,19 +538,31 @@ def test_incremental_runs_catch_up_from_the_watermark(request, tmp_path, store_u
         assert {h: values[("events.signup.count", NOV20, h)] for h in (13, 14, 16, 17)} == {13: 1, 14: 1, 16: 1, 17: 1}
         assert values[("events.signup.count", NOV20, 15)] == 2  # the partial hour, rewritten
         assert values[("events.signup.duration.max", NOV20, 17)] == 13.0
-        with engine.connect() as connection:
-            daily = connection.execute(
-                text(
-                    "SELECT m.name, d.value FROM daily_value d JOIN metric m ON m.id = d.metric_id "
-                    "WHERE d.date = :day ORDER BY m.name"
-                ),
-                {"day": NOV20},
-            ).all()
-        assert dict(daily) == {
+
+        def daily() -> dict:
+            with engine.connect() as connection:
+                return dict(
+                    connection.execute(
+                        text(
+                            "SELECT m.name, d.value FROM daily_value d JOIN metric m ON m.id = d.metric_id "
+                            "WHERE d.date = :day ORDER BY m.name"
+                        ),
+                        {"day": NOV20},
+                    ).all()
+                )
+
+        # the day's distinct users wait for the day to be over (they cannot change after)
+        assert daily() == {}
+        assert watermark(engine, "events days") == at("2026-11-20 00:00:00")
+        run(at("2026-11-21 00:10:00"))  # the 20th's last hour is read again (lookback): not final yet
+        assert daily() == {}
+        run(at("2026-11-21 01:10:00"))  # final: written once
+        assert daily() == {
             "events.signup.users": 6,  # user 1 (08:10) is in the day, though in no hour read
             "events.signup.users.7d": 6,
             "events.signup.users.28d": 6,
         }
+        assert watermark(engine, "events days") == at("2026-11-21 00:00:00")
     finally:
         engine.dispose()
 

@@ -581,6 +581,69 @@ def test_listed_values_only(sqlite_source):
     assert read_one(sqlite_source.url, query) == [(hour(NOV20, 10), {"signups.count": 1})]
 
 
+# ── rows are streamed: one period at a time ─────────────────────────────────────────────────
+
+
+def test_rows_in_any_order_give_one_record_per_period_in_time_order(source):
+    # a GROUP BY answers in the order of its hash table: the reader orders by the time column itself
+    source.events(*[f"2026-11-20 {h:02d}:{m:02d}:00" for h in (13, 9, 11, 9, 14, 13, 9) for m in (5, 40)])
+    query = {"sql": f"{hourly(source.dialect)} ORDER BY count(*), 1 DESC;"}  # its own ORDER BY, and a `;`
+    assert read_one(source.url, query, Window.from_args("2026-11-20T00:00", None, now=NOW)) == [
+        (hour(NOV20, 9), {"signups.count": 6}),
+        (hour(NOV20, 11), {"signups.count": 2}),
+        (hour(NOV20, 13), {"signups.count": 4}),
+        (hour(NOV20, 14), {"signups.count": 2}),
+    ]
+
+
+def test_a_trailing_comment_in_the_query(sqlite_source):
+    sqlite_source.events("2026-11-20 13:10:00")
+    query = {"sql": f"{hourly('sqlite')} -- signups per hour"}
+    assert read_one(sqlite_source.url, query) == [(hour(NOV20, 13), {"signups.count": 1})]
+
+
+def test_each_record_is_passed_on_when_the_next_period_begins():
+    """Memory stays one period's worth: the first record comes out having read one row past it."""
+    settings, _ = configure(
+        "sqlite:///unused.db", {"signups": {"sql": "SELECT 1", "dimensions": ["plan"], "metric": "s.{plan}"}}
+    )
+    node = RunQuery("signups", settings.queries["signups"], "app", WINDOW)
+    fetched = []
+
+    def rows():
+        for number, (moment, plan, count) in enumerate(
+            [("2026-11-20 09:00:00", "free", 1), ("2026-11-20 09:00:00", "paid", 2), ("2026-11-20 10:00:00", "free", 3)]
+            + [("2026-11-20 11:00:00", "free", 4)] * 1000,  # a duplicate, never reached
+            start=1,
+        ):
+            fetched.append(number)
+            yield moment, plan, count, number
+
+    records = node.records(["time", "plan", "count", sql.ROW_NUMBER], rows())
+    assert next(records) == (hour(NOV20, 9), {"s.free": 1, "s.paid": 2})
+    assert fetched == [1, 2, 3]
+    assert next(records) == (hour(NOV20, 10), {"s.free": 3})
+    assert fetched == [1, 2, 3, 4]
+    with pytest.raises(SourceError, match=r"row 5: duplicate row 's.free' at 2026-11-20 11:00 UTC$"):
+        next(records)
+    assert fetched == [1, 2, 3, 4, 5]
+
+
+def test_a_time_column_that_does_not_sort_in_time_order(sqlite_source):
+    sqlite_source.run("CREATE TABLE t (x INTEGER)")
+    query = {  # text with an offset: sorts after '09:00:00' but is 08:00 UTC, whose record is due first
+        "sql": "SELECT '2026-11-20 09:00:00' AS time, 1 AS count UNION ALL SELECT '2026-11-20 10:00:00+02:00', 2"
+    }
+    reader, source_settings = configure(sqlite_source.url, {"signups": query})
+    [node] = sql.chains(reader, WINDOW)["sql.signups"]
+    with Sources(source_settings) as sources, pytest.raises(SourceError) as info:
+        list(node(sources=sources))
+    assert str(info.value) == (
+        "query 'signups': row 2: time 2026-11-20 08:00 UTC comes after rows of 2026-11-20 09:00 UTC: the time "
+        "column does not sort in time order (return timestamps, or UTC text 'YYYY-MM-DD HH:MM:SS')"
+    )
+
+
 # ── errors from the database ─────────────────────────────────────────────────────────────────
 
 

@@ -418,3 +418,29 @@ def test_progress_lines_on_long_runs(sqlite_url, monkeypatch, capsys):
     progress = [line for line in capsys.readouterr().err.splitlines() if line.startswith("progress (in/out/err): ")]
     assert progress, "a run longer than PROGRESS_EVERY reports progress"
     assert "slow 1/0/0" in progress[0] and "normalize" in progress[0] and "hourly writer" in progress[0]
+
+
+@pytest.mark.parametrize("good_first", [True, False], ids=["shape changes", "shape never binds"])
+def test_a_dead_node_does_not_leave_its_producers_waiting(sqlite_url, capsys, good_first):
+    """A node that dies (here normalize, on a record of the wrong shape: Bonobo's check of the input's
+    length, or ours of normalize's signature) drops what is still sent to it: its input queue is
+    bounded, and a reader with many records left must not wait on it forever."""
+
+    def bad():
+        if good_first:
+            yield {"date": date(2026, 11, 20), "hour": 1}, {"bad.value": 1}
+        yield {"date": date(2026, 11, 20), "hour": 2}, {"bad.value": 2}, "a third field"
+
+    def many():
+        time.sleep(0.3)  # after normalize died
+        for n in range(20 * engine.QUEUE_RECORDS):
+            yield {"date": date(2026, 11, 20), "hour": n % 24}, {"many.value": n}
+
+    cli.setup_logging(0)
+    started = time.monotonic()
+    result = graph.run_chains(
+        config.parse({"store": {"url": sqlite_url}}), {"bad": [bad], "many": [many]}, ["bad", "many"], write=True
+    )
+    assert time.monotonic() - started < 60
+    assert not result.ok
+    assert "error: normalize: " in capsys.readouterr().err

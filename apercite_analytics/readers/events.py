@@ -13,18 +13,25 @@ and, with a duration column, `events.<name>.duration.p50/.p90/.p99/.max`; daily 
 Incremental: the run reads from its watermark (minus `lookback`, for late rows) — or, the first
 time, the last `initial_lookback` — to the end of the current hour, then proposes the start of
 the current hour as the new watermark: the partial current hour is written and rewritten by the
-next run. The daily values are recomputed for every UTC day the hours read touch (today's is
-partial too). `--since/--until` read that range instead.
+next run. `--since/--until` read that range instead, and every day it touches in full.
+
+A day's distinct users (over the day, 7 and 28 days) are final once the day is over, and the
+28-day figure costs 28 days of rows: a normal run writes a day's daily values once, in the first
+run after the day's last hour is past `lookback` (a second watermark, key `<table> days`, keeps
+the first day not final yet). An hourly run therefore reads its few hours only; the run after
+01:00 (with the default 1h lookback) also reads the 28 days behind yesterday. See docs/events.md.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from itertools import groupby
 from typing import Any
 
+from sqlalchemy import inspect
 from sqlalchemy.exc import SQLAlchemyError
 
 from apercite_analytics.config.settings import SourceSettings, check_source
@@ -34,6 +41,7 @@ from apercite_analytics.readers.common.naming import name_part
 from apercite_analytics.readers.common.tables import check_column, check_table, reflect_table
 from apercite_analytics.window import DAY, HOUR, Window, floor_hour, parse_duration, to_utc
 
+log = logging.getLogger("apercite_analytics")
 BACKFILL = True
 READER = "events"
 EPOCH = date(1970, 1, 1)
@@ -115,11 +123,15 @@ class NameParts:
 
 @dataclass(frozen=True)
 class Plan:
-    """Which hours one run reads, which days it recomputes, and where the watermark goes."""
+    """Which hours one run reads, which days it recomputes (with or without their rolling windows), and
+    where the watermarks go."""
 
     start: datetime
     end: datetime
     advance_to: datetime | None
+    final_until: date | None = None  # days before it (from `final_from`) get their daily values; later ones wait
+    final_from: date | None = None
+    days_advance_to: datetime | None = None  # the first day not final yet (the `<table> days` watermark)
 
     @property
     def first_day(self) -> date:
@@ -141,11 +153,23 @@ class Plan:
             yield day
             day += DAY
 
+    def daily_days(self) -> tuple[date, date] | None:
+        """The first and last day whose daily values this run computes (on a backfill: every day it
+        touches, today's partial one included)."""
+        if self.final_until is None:
+            return self.first_day, self.last_day
+        first = self.first_day if self.final_from is None else self.final_from
+        return (first, self.final_until - DAY) if first < self.final_until else None
 
-def plan(settings: Settings, window: Window, watermark: datetime | None) -> Plan:
+
+def plan(settings: Settings, window: Window, watermark: datetime | None, days_mark: datetime | None = None) -> Plan:
     """Hours [start, end) to read. A normal run: from the watermark minus `lookback` (or `initial_lookback`
     back from now) to the end of the current hour; the watermark moves to the start of the current hour.
-    A backfill reads its range and moves the watermark only if it starts at or before it (no gap)."""
+    A backfill reads its range and moves the watermark only if it starts at or before it (no gap).
+
+    Days: a backfill recomputes every day it touches. A normal run computes the daily values of the
+    days that became final since `days_mark` (or, without one, of the complete days it touches): a
+    day is final once its last hour is past `lookback`, i.e. will not be read again."""
     now_hour = floor_hour(window.now)
     initial = parse_duration(settings.initial_lookback, "initial_lookback")
     if window.backfill:
@@ -153,11 +177,12 @@ def plan(settings: Settings, window: Window, watermark: datetime | None) -> Plan
         target = min(end, now_hour)
         moves = watermark is None or start <= watermark < target  # no gap before it, and forward
         return Plan(start, end, target if moves else None)
-    if watermark is None:
-        start = now_hour - initial
-    else:
-        start = floor_hour(min(watermark, now_hour)) - parse_duration(settings.lookback, "lookback")
-    return Plan(start, now_hour + HOUR, now_hour)
+    lookback = parse_duration(settings.lookback, "lookback")
+    start = now_hour - initial if watermark is None else floor_hour(min(watermark, now_hour)) - lookback
+    final_until = (now_hour - lookback).date()  # days before it are read for the last time
+    final_from = None if days_mark is None else min(days_mark.date(), final_until)
+    days_advance = datetime.combine(final_until, datetime.min.time(), UTC)
+    return Plan(start, now_hour + HOUR, now_hour, final_until, final_from, days_advance)
 
 
 class ReadEvents:
@@ -170,9 +195,10 @@ class ReadEvents:
 
     def __call__(self, *, sources, state) -> Iterator[tuple[dict, dict]]:
         s = self.settings
-        plan_ = plan(s, self.window, state.get(READER, s.key))
+        plan_ = plan(s, self.window, state.get(READER, s.key), state.get(READER, self.days_key))
         with sources.connect(s.source) as connection:
             table = reflect_table(sources, s.source, connection, s.table, s.columns.roles(), f"readers.{READER}")
+            hint_missing_index(connection, s.table, s.columns.time)
             sql = EventsSQL(table, filtered=bool(s.events))
             names = NameParts()
             for name in s.events:
@@ -192,23 +218,32 @@ class ReadEvents:
             except SQLAlchemyError as exc:
                 raise sources.error(s.source, exc, f"hourly aggregates of {s.table!r}") from None
 
-            first, last = (plan_.first_day - EPOCH).days, (plan_.last_day - EPOCH).days
-            since = datetime.combine(plan_.first_day - timedelta(days=27), datetime.min.time(), UTC)
-            until = datetime.combine(plan_.last_day + DAY, datetime.min.time(), UTC)
-            params = {
-                "first_day": first,
-                "last_day": last,
-                "since": table.bind_time(since, "time"),
-                "until": table.bind_time(until, "time"),
-                **bounds,
-            }
-            try:
-                rows = streamed.execute(sql.daily(), params)
-                yield from self.daily_records(rows, plan_, names)
-            except SQLAlchemyError as exc:
-                raise sources.error(s.source, exc, f"daily distinct users of {s.table!r}") from None
+            days = plan_.daily_days()
+            if days is not None:
+                first, last = days
+                since = datetime.combine(first - timedelta(days=27), datetime.min.time(), UTC)
+                until = datetime.combine(last + DAY, datetime.min.time(), UTC)
+                params = {
+                    "first_day": (first - EPOCH).days,
+                    "last_day": (last - EPOCH).days,
+                    "since": table.bind_time(since, "time"),
+                    "until": table.bind_time(until, "time"),
+                    **bounds,
+                }
+                try:
+                    rows = streamed.execute(sql.daily(), params)
+                    yield from self.daily_records(rows, first, last, names)
+                except SQLAlchemyError as exc:
+                    raise sources.error(s.source, exc, f"daily distinct users of {s.table!r}") from None
         if plan_.advance_to is not None:
             state.advance(READER, s.key, plan_.advance_to)
+        if plan_.days_advance_to is not None:
+            state.advance(READER, self.days_key, plan_.days_advance_to)
+
+    @property
+    def days_key(self) -> str:
+        """The watermark key of the first day whose rolling windows are not final yet."""
+        return f"{self.settings.key} days"
 
     def hourly_records(self, rows, plan_: Plan, names: NameParts) -> Iterator[tuple[dict, dict]]:
         """One record per hour of the plan that has events (every hour, with the allow-list's zeros)."""
@@ -235,13 +270,14 @@ class ReadEvents:
             if metrics:
                 yield {"date": hour.date(), "hour": hour.hour}, metrics
 
-    def daily_records(self, rows, plan_: Plan, names: NameParts) -> Iterator[tuple[dict, dict]]:
-        """One record per UTC day the plan touches (with the allow-list's zeros)."""
+    def daily_records(self, rows, first: date, last: date, names: NameParts) -> Iterator[tuple[dict, dict]]:
+        """One record per UTC day from `first` to `last` (with the allow-list's zeros)."""
         found: dict[date, dict[str, Any]] = {}
         for number, group in groupby(rows, key=lambda row: row.dn):
             day = EPOCH + timedelta(days=int(number))
             found[day] = {names(row.ev_name): row for row in group}
-        for day in plan_.days():
+        day = first
+        while day <= last:
             by_name = found.pop(day, {})
             metrics: dict[str, Any] = {}
             for part in sorted({*by_name, *(names(n) for n in self.settings.events)}):
@@ -251,6 +287,26 @@ class ReadEvents:
                 metrics[f"events.{part}.users.28d"] = int(row.users_28d) if row else 0
             if metrics:
                 yield {"date": day}, metrics
+            day += DAY
+
+
+def hint_missing_index(connection, table: str, time_column: str) -> None:
+    """Say once per run when no index starts with the time column: every statement filters on a
+    time range, and without one each run reads the whole table."""
+    schema, _, name = table.rpartition(".")
+    try:
+        indexes = inspect(connection).get_indexes(name, schema=schema or None)
+        primary = inspect(connection).get_pk_constraint(name, schema=schema or None)
+    except (SQLAlchemyError, NotImplementedError):  # a dialect may not list indexes (or have none)
+        return  # a hint only: the statements will say what is wrong
+    firsts = [i["column_names"][0] for i in indexes if i.get("column_names")]
+    firsts += primary.get("constrained_columns", [])[:1]
+    if not any(c is not None and c.lower() == time_column.lower() for c in firsts):
+        log.warning(
+            "%s: table %r has no index on its time column %r, so every run reads the whole table; "
+            "create one: CREATE INDEX %s_%s ON %s (%s)",
+            READER, table, time_column, name, time_column, table, time_column,
+        )  # fmt: skip
 
 
 def _moment(value: Any) -> datetime:

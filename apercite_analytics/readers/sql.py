@@ -14,16 +14,24 @@ trailing `lookback` window on a normal run (the current period included, rewritt
 `--since/--until` range on a backfill. Source sessions run in UTC. Each query is its own chain
 (`sql.<query>`, or `sql.<query>.<source>` per source when `sources = ["a", "b"]` fans it out, with
 `{source}` in the metric template), so a failing query does not stop the others. `every = "1d"`
-runs a query at most once per period (`readers/common/schedule.py`). A query's rows are checked
-whole before any is passed on: a time not on a whole hour (or day), a duplicate, or two dimension
-values that map to one metric name fail that query with a message naming the row.
+runs a query at most once per period (`readers/common/schedule.py`). A time not on a whole hour
+(or day), a duplicate, or two dimension values that map to one metric name fail that query with a
+message naming the row (its number in the query's own result).
+
+Rows are streamed, so memory does not grow with a backfill's length: the query runs wrapped in
+`SELECT q.*, ROW_NUMBER() OVER () … FROM (<query>) q ORDER BY <time column>`, each period's rows
+arrive together and are checked together, and the period's record is passed on when the next
+period begins. A duplicate can only be a row of the same period, so the guarantee is the one a
+whole-result check gave; what changes is when an error comes: after the records of the periods
+before it (the run fails all the same, and what was written is right).
 """
 
 from __future__ import annotations
 
 import re
 import string
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Literal
@@ -34,11 +42,13 @@ from apercite_analytics.config.settings import SourceSettings, check_name, check
 from apercite_analytics.errors import ConfigError, SourceError, excerpt
 from apercite_analytics.readers.common.naming import fill, name_part, period_dims, template_fields
 from apercite_analytics.readers.common.schedule import Scheduled, check_every
+from apercite_analytics.readers.common.sources import timed_out
 from apercite_analytics.window import DAY, HOUR, Window, floor_day, floor_hour, parse_duration, to_utc
 
 BACKFILL = True
 DEFAULT_LOOKBACK = {"hour": "3h", "day": "2d"}
 PARAMETERS = {"since", "until"}
+ROW_NUMBER = "apercite_row_number"  # the wrapper's column: a row's number in the query's own result
 _CAST_AFTER_PARAMETER = re.compile(r"(?<![:\w]):(since|until)::")
 
 
@@ -155,18 +165,71 @@ class RunQuery:
             for k, v in (("since", start), ("until", end))
             if k in used
         }
+        doing = f"query {self.name!r}"
+        if not self.query.time_column:
+            with sources.stream(self.source, statement, params, doing) as result:
+                yield from self.records(list(result.keys()), result)
+            return
+        wrapped = text(ordered(self.query.sql, engine.dialect.identifier_preparer.quote(self.query.time_column)))
+        with ExitStack() as stack:
+            try:
+                result = stack.enter_context(sources.stream(self.source, wrapped, params, doing))
+            except SourceError as exc:
+                if exc.__context__ is None or not timed_out(exc.__context__):
+                    self.check_returned_columns(sources, statement, params)
+                raise
+            yield from self.records(list(result.keys()), result)
 
-        def run(connection):
-            result = connection.execute(statement, params)
-            return list(result.keys()), result.fetchall()
+    def check_returned_columns(self, sources, statement: Any, params: dict) -> None:
+        """The wrapped query failed: the error to show is the query's own (its positions are the
+        user's), or, when the query runs but lacks a configured column, that column."""
+        run = lambda connection: list(connection.execute(statement, params).keys())  # noqa: E731
+        self.value_columns(sources.read(self.source, run, f"query {self.name!r}"))
 
-        columns, rows = sources.read(self.source, run, f"query {self.name!r}")
-        records = self.records(columns, rows)
-        for key in sorted(records):
-            yield period_dims(key), records[key]
+    def records(self, columns: list[str], rows: Iterable[Any]) -> Iterator[tuple[dict, dict]]:
+        """One record `(dims, {metric: value})` per period of rows that come grouped by period, in
+        order; refuses anything ambiguous within a period and a period that comes back later."""
+        q = self.query
+        numbered = columns[-1:] == [ROW_NUMBER]
+        columns = columns[:-1] if numbered else columns
+        value_columns = self.value_columns(columns)
+        index = {c: i for i, c in enumerate(columns)}
+        values = [(column, index[column]) for column in value_columns]
+        dimensions = [index[d] for d in q.dimensions]
+        names = MetricNames(self.name, q.metric, q.dimensions, value_columns)
+        observed = self.window.now
+        fixed = (observed.date(), observed.hour) if q.granularity == "hour" else (observed.date(),)
+        current: tuple | None = None
+        metrics: dict[str, Any] = {}
+        origins: dict[str, tuple] = {}
+        for position, row in enumerate(rows, start=1):
+            number = row[-1] if numbered else position
+            # no time column: a point-in-time reading, for the period it was observed in
+            key = self.period(row[index[q.time_column]], number) if q.time_column else fixed
+            if key != current:
+                if current is not None:
+                    if key < current:
+                        raise self.error(
+                            f"row {number}: time {_describe(key)} comes after rows of {_describe(current)}: "
+                            "the time column does not sort in time order (return timestamps, or UTC text "
+                            "'YYYY-MM-DD HH:MM:SS')"
+                        )
+                    yield period_dims(current), metrics
+                current, metrics, origins = key, {}, {}
+            dims = tuple(row[i] for i in dimensions)
+            for (column, i), metric in zip(values, names(dims), strict=True):
+                if metric in metrics:
+                    raise self.error(
+                        f"row {number}: {_collision(origins[metric], (column, *dims))} {metric!r} "
+                        f"at {_describe(key)}{_collision_hint(origins[metric], (column, *dims), q.metric)}"
+                    )
+                metrics[metric] = row[i]
+                origins[metric] = (column, *dims)
+        if current is not None:
+            yield period_dims(current), metrics
 
-    def records(self, columns: list[str], rows: list[Any]) -> dict[tuple, dict[str, Any]]:
-        """Group rows by period into `{period: {metric: value}}`, refusing anything ambiguous."""
+    def value_columns(self, columns: list[str]) -> list[str]:
+        """The value columns among what the query returned; every configured column must be there."""
         q = self.query
         missing = [c for c in ([q.time_column] if q.time_column else []) + q.dimensions + q.values if c not in columns]
         if missing:
@@ -174,29 +237,7 @@ class RunQuery:
         value_columns = q.values or [c for c in columns if c != q.time_column and c not in q.dimensions]
         if not value_columns:
             raise self.error(f"returns no value column (columns: {', '.join(columns)})")
-        index = {c: i for i, c in enumerate(columns)}
-        records: dict[tuple, dict[str, Any]] = {}
-        origins: dict[tuple, tuple] = {}
-        observed = self.window.now
-        for number, row in enumerate(rows, start=1):
-            if q.time_column:
-                key = self.period(row[index[q.time_column]], number)
-            else:  # a point-in-time reading: the period it was observed in
-                key = (observed.date(), observed.hour) if q.granularity == "hour" else (observed.date(),)
-            dims = {d: row[index[d]] for d in q.dimensions}
-            parts = {d: name_part(v) for d, v in dims.items()}
-            metrics = records.setdefault(key, {})
-            for column in value_columns:
-                metric = q.metric.format(query=self.name, column=name_part(column), **parts)
-                origin = (column, *(dims.values()))
-                if metric in metrics:
-                    raise self.error(
-                        f"row {number}: {_collision(origins[(key, metric)], origin)} {metric!r} "
-                        f"at {_describe(key)}{_collision_hint(origins[(key, metric)], origin, q.metric)}"
-                    )
-                metrics[metric] = row[index[column]]
-                origins[(key, metric)] = origin
-        return records
+        return value_columns
 
     def period(self, value: Any, number: int) -> tuple:
         """The UTC (date, hour) or (date,) a time-column value stands for."""
@@ -224,6 +265,39 @@ class RunQuery:
 
     def error(self, message: str) -> SourceError:
         return SourceError(f"query {self.name!r}: {message}")
+
+
+def ordered(sql: str, time_column: str) -> str:
+    """The query wrapped to return its rows ordered by period, each with its number in the query's own
+    result (`ROW_NUMBER() OVER ()` numbers the rows as the inner query yields them). The query goes
+    on lines of its own, so that a trailing `-- comment` cannot swallow the closing parenthesis."""
+    inner = sql.strip().rstrip(";").rstrip()
+    return (
+        f"SELECT q.*, ROW_NUMBER() OVER () AS {ROW_NUMBER} FROM (\n{inner}\n) AS q "
+        f"ORDER BY q.{time_column}, {ROW_NUMBER}"
+    )
+
+
+class MetricNames:
+    """The metric names of one row's value columns, per tuple of dimension values (rows repeat the
+    same few: formatting the template once per tuple instead of once per value)."""
+
+    LIMIT = 100_000  # tuples remembered; beyond it the cache starts again
+
+    def __init__(self, query: str, template: str, dimensions: list[str], columns: list[str]):
+        self.query, self.template, self.dimensions = query, template, dimensions
+        self.columns = [name_part(c) for c in columns]
+        self._cache: dict[tuple, list[str]] = {}
+
+    def __call__(self, dims: tuple) -> list[str]:
+        names = self._cache.get(dims)
+        if names is None:
+            if len(self._cache) >= self.LIMIT:
+                self._cache.clear()
+            parts = {d: name_part(v) for d, v in zip(self.dimensions, dims, strict=True)}
+            names = [self.template.format(query=self.query, column=c, **parts) for c in self.columns]
+            self._cache[dims] = names
+        return names
 
 
 def _bind(moment: datetime, dialect: str, granularity: str) -> Any:

@@ -1,15 +1,24 @@
 """The only module that imports Bonobo: wires reader chains into normalize and the sinks, runs the
 graph, and turns Bonobo's node contexts into our `NodeStats`.
 
-    reader chains ──► records (SetFields) ──► normalize ──► hourly writer   (records with an hour)
-                                                         └─► daily writer    (records without)
-                                             without --write: ──► printer
+    reader chains ──► normalize ──► hourly writer   (records with an hour)
+                               └─► daily writer    (records without)
+                 without --write: ──► printer
 
 Nodes are plain callables. They ask for services by keyword-only parameter name (`sources`,
 `store`, `state`), which is how Bonobo injects them here; a node with a `close()` is closed, with
 the same services, when its input ends (writers flush their last batch there). A node that
 raises is counted (`err`) and told to the `Reporter` (one line, no traceback); the other chains
 go on. Keeping Bonobo behind `run()` keeps the engine replaceable.
+
+What a record costs in the graph, and what our contexts change in Bonobo's (docs/performance.md):
+every reader chain feeds normalize directly (a `SetFields` node in between was one more thread
+and queue hop per record); a node's callable is called with its input as is, where Bonobo's
+`ContextCurrifier` computed `inspect.signature` of it for every record (half of the graph's CPU),
+its signature now checked only when a call fails with a TypeError; and a node waits on its input
+queue (`Input.get` with a timeout) instead of polling it and sleeping 0.2 s whenever it is empty,
+which is what let Bonobo's queues hold 8,192 records each: `QUEUE_RECORDS` bounds them now, so
+memory stays flat when the writers are slower than a reader (a backfill).
 
 bonobo2 on Python ≥ 3.10 needs three patches, all here and applied before a graph runs:
 mondrian 0.8.1's formatter sets `_Style._defaults`, which Python 3.10 made part of
@@ -36,17 +45,21 @@ warnings.filterwarnings("ignore", message=r".*pkg_resources is deprecated.*")
 import bonobo  # noqa: E402 — after the warning filters
 import mondrian.formatters  # noqa: E402
 from bonobo.config import use  # noqa: E402
+from bonobo.config.processors import ContextCurrifier  # noqa: E402
+from bonobo.errors import UnrecoverableTypeError  # noqa: E402
 from bonobo.execution import events  # noqa: E402
 from bonobo.execution.contexts.graph import GraphExecutionContext  # noqa: E402
 from bonobo.execution.contexts.node import NodeExecutionContext  # noqa: E402
 from bonobo.execution.strategies import ThreadPoolExecutorStrategy  # noqa: E402
+from bonobo.structs.inputs import Input  # noqa: E402
 from bonobo.util import get_name  # noqa: E402
 
 from apercite_analytics.run.result import NodeStats, Reporter  # noqa: E402
 
 log = logging.getLogger("apercite_analytics")
-RECORD_FIELDS = ["dims", "metrics"]
 PROGRESS_EVERY = 10.0
+QUEUE_RECORDS = 256  # records waiting before a node (Bonobo's default is 8,192: 4M values of an `sql` backfill)
+WAIT = 0.2  # seconds a node waits on an empty input before Bonobo's loop looks around (its tick)
 mondrian.formatters._Style._defaults = None
 os.environ.setdefault("QUIET", "1")
 
@@ -57,12 +70,11 @@ def build_graph(
     """Wire the reader chains into normalize and the sinks; attach each node's services."""
     services = set(services)
     graph = bonobo.Graph()
-    graph.add_chain(bonobo.SetFields(RECORD_FIELDS), _input=None, _name="records")
-    graph.add_chain(normalizer, _input="records", _name="normalize")
+    graph.add_chain(normalizer, _input=None, _name="normalize")
     for sink in sinks:
         graph.add_chain(_with_services(sink, services), _input="normalize")
     for nodes in chains.values():
-        graph.add_chain(*(_with_services(n, services) for n in nodes), _output="records")
+        graph.add_chain(*(_with_services(n, services) for n in nodes), _output="normalize")
     return graph
 
 
@@ -112,7 +124,6 @@ def run(
             chain_of.get(id(n.wrapped)),
         )
         for n in context.nodes
-        if n.wrapped is not graph[0]
     ]
     return stats[1 + len(sinks) :] + stats[: 1 + len(sinks)]
 
@@ -130,7 +141,13 @@ def context_type(reporter: Reporter) -> type[GraphExecutionContext]:
     """Bonobo contexts that report errors through `reporter` (one line, no traceback) and close nodes."""
 
     class NodeContext(NodeExecutionContext):
+        QueueType = WaitingInput
         _closed = False
+
+        def start(self):
+            super().start()
+            if self._stack is not None and not hasattr(self.wrapped, "__input_format__"):  # ours: plain callables
+                self._stack.__class__ = DirectCall
 
         def error(self, exc_info, *, level=logging.ERROR):
             self.increment("err")
@@ -141,6 +158,7 @@ def context_type(reporter: Reporter) -> type[GraphExecutionContext]:
             self._defunct = True
             reporter.failed(get_name(self.wrapped), exc_info[1])
             self.input.shutdown()
+            self.input.discard()
 
         def stop(self):
             close = getattr(self.wrapped, "close", None)
@@ -156,6 +174,51 @@ def context_type(reporter: Reporter) -> type[GraphExecutionContext]:
         NodeExecutionContextType = NodeContext
 
     return GraphContext
+
+
+class WaitingInput(Input):
+    """A node's input queue, bounded (`QUEUE_RECORDS`), that a node waits on: Bonobo's node loop asks
+    with `timeout=0` and sleeps 0.2 s when the queue is empty, so a faster consumer idled while its
+    producer filled the queue, and a small bound would have capped the graph at bound / 0.2 s."""
+
+    def __init__(self) -> None:
+        super().__init__(maxsize=QUEUE_RECORDS)
+
+    discarding = False
+
+    def get(self, block=True, timeout=None):
+        return super().get(block, WAIT if block and timeout == 0 else timeout)
+
+    def put(self, data, block=True, timeout=None):
+        if self.discarding:
+            return None
+        return super().put(data, block, timeout)
+
+    def discard(self) -> None:
+        """The node died: what its producers still send is dropped, so that none waits forever on a
+        full queue that nobody reads."""
+        with self.mutex:
+            self.discarding = True
+            self.queue.clear()
+            self.not_full.notify_all()
+
+
+class DirectCall(ContextCurrifier):
+    """Calls the node with its input as is. Bonobo's `ContextCurrifier` binds each input to
+    `inspect.signature(node)` first (recomputed for every record) only to turn a mismatch into
+    `UnrecoverableTypeError`; here the signature is looked at only when the call raises TypeError."""
+
+    def __call__(self, _input):
+        if not callable(self.wrapped):
+            return super().__call__(_input)
+        try:
+            return self.wrapped(*self.args, *_input, **self.kwargs)
+        except TypeError:
+            try:
+                inspect.signature(self.wrapped).bind(*self.args, *_input, **self.kwargs)
+            except TypeError as exc:
+                raise UnrecoverableTypeError(f"input of {get_name(self.wrapped)} does not bind: {exc}") from exc
+            raise
 
 
 class ProgressPlugin:
@@ -177,6 +240,5 @@ class ProgressPlugin:
             parts = [
                 f"{get_name(n.wrapped)} {n.statistics['in']}/{n.statistics['out']}/{n.statistics['err']}"
                 for n in event.context.nodes
-                if n.wrapped is not event.context.graph[0]
             ]
             log.info("progress (in/out/err): %s", ", ".join(parts))

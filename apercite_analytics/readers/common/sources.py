@@ -18,13 +18,14 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 from sqlalchemy import create_engine, event
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection, CursorResult, Engine
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from apercite_analytics.config.secrets import mask_url, scrub
@@ -126,6 +127,29 @@ class Sources:
                 return work(connection)
 
         return self._retrying(name, doing, attempt)
+
+    @contextmanager
+    def stream(self, name: str, statement: Any, params: Mapping[str, Any], doing: str = "") -> Iterator[CursorResult]:
+        """The rows of `statement` as the server sends them (a server-side cursor on PostgreSQL and
+        MariaDB), so that a reader holds one batch of rows, not the whole result. Connecting and
+        executing are retried on transient errors, as `read()` does; an error while the rows are
+        fetched fails at once (the reader may have passed rows on), as one line naming the source."""
+
+        def attempt() -> tuple[Connection, CursorResult]:
+            connection = self.engine(name).connect()
+            try:
+                return connection, connection.execution_options(stream_results=True).execute(statement, params)
+            except BaseException:
+                connection.close()
+                raise
+
+        connection, result = self._retrying(name, doing, attempt)
+        try:
+            yield result
+        except SQLAlchemyError as exc:
+            raise self.error(name, exc, doing) from None
+        finally:
+            connection.close()
 
     def _retrying(self, name: str, doing: str, attempt: Callable[[], T]) -> T:
         settings = self._settings[name]
