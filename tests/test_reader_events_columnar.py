@@ -8,13 +8,18 @@ module's `source` fixture giving the columnar stores instead of the row stores.
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+import sqlite3
 from decimal import Decimal
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from threading import Thread
 
+import duckdb
 import pytest
 import test_reader_events as reference
 from support.columnar import ClickHouseTable, DuckDBFile, ParquetFolder
+from support.ports import free_port
+from support.storeview import stored
 from test_reader_events import (  # noqa: F401  (collected here, on this module's `source`)
     NOV20,
     at,
@@ -29,7 +34,11 @@ from test_reader_events import (  # noqa: F401  (collected here, on this module'
     test_without_duration_column,
 )
 
+from apercite_analytics.config.load import parse
 from apercite_analytics.errors import SourceError
+from apercite_analytics.run import job
+from apercite_analytics.store import schema as store
+from apercite_analytics.window import Window
 
 STORES = ["duckdb", "parquet", "clickhouse"]
 
@@ -128,11 +137,195 @@ def test_decimal_durations_are_not_truncated(tmp_path, chdb_path):
     # DuckDB's percentile_cont over DECIMAL(10, 3) answers a DECIMAL(10, 3): 2.99598 would come back as 2.995
     store = make_store("duckdb", tmp_path, chdb_path)
     store.create(duration_type="DECIMAL(10, 3)")
-    store.insert(
-        [("signup", at("2026-11-20 10:10:00"), 1, Decimal("2.5")), ("signup", at("2026-11-20 10:20:00"), 2, Decimal("3.001"))]
-    )
+    store.insert([("signup", at("2026-11-20 10:10:00"), 1, Decimal("2.5"))])
+    store.insert([("signup", at("2026-11-20 10:20:00"), 2, Decimal("3.001"))])
     hourly, _ = split(read(store.url, backfill("2026-11-20T10:00", "2026-11-20T11:00")))
     metrics = hourly[(NOV20, 10)]
     assert metrics["events.signup.duration.p99"] == pytest.approx(2.5 + 0.501 * 0.99, rel=1e-12)
     assert metrics["events.signup.duration.p50"] == pytest.approx(2.7505, rel=1e-12)
-    assert float(metrics["events.signup.duration.max"]) == 3.001  # a Decimal, as PostgreSQL's numeric: normalize takes it
+    assert float(metrics["events.signup.duration.max"]) == 3.001  # a Decimal, as PostgreSQL's numeric
+
+
+# ── bad input: one clear line each ───────────────────────────────────────────────────────────
+
+
+def read_error(url: str, **overrides) -> str:
+    with pytest.raises(SourceError) as info:
+        read(url, backfill("2026-11-20T10:00", "2026-11-20T12:00"), **overrides)
+    message = str(info.value)
+    assert "\n" not in message
+    return message
+
+
+def test_a_missing_parquet_folder(tmp_path):
+    message = read_error("duckdb:///:memory:", table=str(tmp_path / "nowhere"))
+    assert message.endswith(f"readers.events.table: Parquet folder or file '{tmp_path / 'nowhere'}' does not exist")
+    (tmp_path / "empty").mkdir()
+    message = read_error("duckdb:///:memory:", table=str(tmp_path / "empty"))
+    assert message.endswith(f"readers.events.table: no Parquet files in '{tmp_path / 'empty'}'")
+
+
+def test_a_partition_with_another_schema_names_its_file(tmp_path, chdb_path):
+    store = ParquetFolder(tmp_path)
+    store.create()
+    store.insert(hour_10_and_11()[:3])
+    odd = store.folder / "day=2026-11-20" / "odd.parquet"  # sorts after the sink's files: not the schema's model
+    with duckdb.connect() as connection:
+        connection.execute(
+            "COPY (SELECT 'signup' AS name, TIMESTAMPTZ '2026-11-20 11:00:00+00' AS created_at, '7' AS user_id, "
+            f"'slow' AS duration_ms) TO '{odd}' (FORMAT parquet)"
+        )
+    message = read_error(store.url, table=str(store.folder))
+    assert message.startswith("source 'app' (duckdb:///")
+    assert "hourly aggregates of" in message and f'"{odd}"' in message and '"duration_ms"' in message
+
+
+@pytest.mark.parametrize("kind", STORES)
+def test_a_non_numeric_duration_column(kind, tmp_path, chdb_path):
+    store = make_store(kind, tmp_path, chdb_path)
+    try:
+        if kind == "duckdb":
+            store.create(duration_type="VARCHAR")
+            store.insert([("signup", at("2026-11-20 10:10:00"), 1, "12")])  # numeric text: a wrong max, were it read
+        elif kind == "parquet":
+            store.create()
+            with duckdb.connect() as connection:
+                (store.folder / "day=2026-11-20").mkdir()
+                connection.execute(
+                    "COPY (SELECT 'signup' AS name, TIMESTAMPTZ '2026-11-20 10:00:00+00' AS created_at, "
+                    f"'7' AS user_id, '12' AS duration_ms) TO '{store.folder}/day=2026-11-20/a.parquet'"
+                )
+        else:
+            store.run(
+                f"CREATE TABLE {store.database}.events (name String, created_at DateTime64(3, 'UTC'), "
+                "user_id Nullable(String), duration_ms String) ENGINE = MergeTree ORDER BY created_at"
+            )
+        message = read_error(store.url, **store.section())
+    finally:
+        if kind == "clickhouse":
+            store.drop()
+    shown = {"duckdb": "table 'events'", "parquet": f"Parquet '{tmp_path / 'events'}'", "clickhouse": "table 'events'"}
+    spelled = {"duckdb": "VARCHAR", "parquet": "VARCHAR", "clickhouse": "String"}
+    assert message.endswith(
+        f"readers.events.columns.duration: column 'duration_ms' of {shown[kind]} is {spelled[kind]}, not a number"
+    )
+
+
+class RefusingClickHouse(BaseHTTPRequestHandler):
+    """Answers every request as a ClickHouse server refusing the user (HTTP 500, the
+    `X-ClickHouse-Exception-Code` header, `Code: N. DB::Exception: …` as the body)."""
+
+    def do_POST(self):  # noqa: N802
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self.do_GET()
+
+    def do_GET(self):  # noqa: N802
+        body = (
+            b"Code: 516. DB::Exception: reader: Authentication failed: password is incorrect, or there is no user "
+            b"with such name. (AUTHENTICATION_FAILED) (version 26.9.2.1)\n"
+        )
+        self.send_response(500)
+        self.send_header("X-ClickHouse-Exception-Code", "516")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+def read_events(url: str, **source) -> str:
+    """The one line the reader fails with, reading `url` (no retries)."""
+    from apercite_analytics.readers import events
+    from apercite_analytics.readers.common.sources import Sources
+    from apercite_analytics.store.watermarks import Watermarks
+
+    config = {"url": url, "retries": 0} | source
+    settings = parse({"sources": {"app": config}, "readers": {"events": reference.section()}})
+    [node] = events.chains(settings.readers["events"], backfill("2026-11-20T10:00"))["events"]
+    with Sources(settings.sources) as sources, pytest.raises(SourceError) as info:
+        list(node(sources=sources, state=Watermarks()))
+    assert "\n" not in str(info.value) and "s3cret" not in str(info.value)
+    return str(info.value)
+
+
+def test_a_clickhouse_server_that_is_down():
+    port = free_port()
+    message = read_events(f"clickhouse://reader:s3cret@127.0.0.1:{port}/analytics")
+    assert message.startswith(f"source 'app' (clickhouse://reader:***@127.0.0.1:{port}/analytics): connecting: ")
+    assert "Connection refused" in message
+
+
+def test_a_clickhouse_server_that_refuses_the_user():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), RefusingClickHouse)
+    Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        port = server.server_address[1]
+        message = read_events(f"clickhouse://reader:s3cret@127.0.0.1:{port}/analytics")
+    finally:
+        server.shutdown()
+    assert message.startswith(f"source 'app' (clickhouse://reader:***@127.0.0.1:{port}/analytics): connecting: ")
+    assert "Code: 516" in message and "AUTHENTICATION_FAILED" in message
+
+
+def test_a_clickhouse_query_refused_by_the_server(chdb_path):
+    store = ClickHouseTable(chdb_path)
+    try:  # a view whose reading fails on the server, as a quota or a row policy would
+        store.run(
+            f"CREATE VIEW {store.database}.events AS SELECT 'signup' AS name, "
+            "toDateTime64('2026-11-20 10:30:00', 3, 'UTC') AS created_at, "
+            "'1' AS user_id, toFloat64(throwIf(number = 0, 'quota for user reader exceeded')) AS duration_ms "
+            "FROM numbers(1)"
+        )
+        message = read_events(store.url)
+    finally:
+        store.drop()
+    assert message.startswith("source 'app' (clickhouse:///")
+    assert "hourly aggregates of 'events': " in message and "quota for user reader exceeded" in message
+
+
+def bad_events_source(case: str, tmp_path: Path) -> tuple[dict, dict]:
+    """A `[sources.lake]` and `[readers.events]` that fail in the way `case` says."""
+    lake = {"url": "duckdb:///:memory:"}
+    if case == "missing folder":
+        return lake, {"source": "lake", "table": str(tmp_path / "nowhere")}
+    if case == "clickhouse down":
+        return {"url": f"clickhouse://reader@127.0.0.1:{free_port()}/analytics", "retries": 0}, {"source": "lake"}
+    store = ParquetFolder(tmp_path)
+    store.create()
+    store.insert(hour_10_and_11())
+    duration = "'12'" if case == "text duration" else "'slow'"
+    name = "0.parquet" if case == "text duration" else "z.parquet"  # DuckDB takes the schema from the first file
+    with duckdb.connect() as connection:
+        connection.execute(
+            "COPY (SELECT 'signup' AS name, TIMESTAMPTZ '2026-11-20 10:00:00+00' AS created_at, '7' AS user_id, "
+            f"{duration} AS duration_ms) TO '{store.folder}/day=2026-11-20/{name}'"
+        )
+    return lake, {"source": "lake", "table": str(store.folder), "columns": {"duration": "duration_ms"}}
+
+
+@pytest.mark.parametrize("case", ["missing folder", "other schema", "text duration", "clickhouse down"])
+def test_bad_events_input_fails_that_reader_only(case, tmp_path, sqlite_url):
+    lake, section = bad_events_source(case, tmp_path)
+    config = parse(
+        {
+            "store": {"url": sqlite_url},
+            "sources": {"lake": lake, "app": {"url": f"sqlite:///{tmp_path / 'app.db'}"}},
+            "readers": {
+                "events": section,
+                "sql": {
+                    "queries": {"signups": {"source": "app", "sql": "SELECT '2026-11-20 10:00:00' AS time, 3 AS n"}}
+                },
+            },
+        }
+    )
+    sqlite3.connect(tmp_path / "app.db").close()  # an empty database: the query needs no table
+    result = job.execute(config, ["events", "sql"], Window(now=reference.NOW), write=True)
+    assert not result.ok
+    [failure] = result.failures
+    assert failure.startswith("events: source 'lake' (") and "\n" not in failure
+    engine = store.open_engine(sqlite_url)
+    try:
+        assert stored(engine, daily=False) == {("signups.n", NOV20, 10): 3}
+    finally:
+        engine.dispose()

@@ -81,7 +81,8 @@ class ClickHouseSink:
         try:
             self.client.insert(self.table, list(data.values()), column_names=list(COLUMNS), column_oriented=True)
         except Exception as exc:
-            raise SinkError(scrub(f"{self.where}: batch of {len(events)} events not stored: {_first_line(exc)}")) from None
+            message = f"{self.where}: batch of {len(events)} events not stored: {_first_line(exc)}"
+            raise SinkError(scrub(message)) from None
 
     def close(self) -> None:
         self.client.close()

@@ -100,7 +100,8 @@ class ParquetSink:
             tables = {day: pa.Table.from_pydict(columns(batch), schema=self.schema) for day, batch in by_day.items()}
             return write_days(self.root, tables, stem)
         except (OSError, pa.ArrowException) as exc:
-            raise SinkError(f"parquet sink {str(self.root)!r}: batch of {len(events)} events not stored: {exc}") from None
+            message = f"parquet sink {str(self.root)!r}: batch of {len(events)} events not stored: {exc}"
+            raise SinkError(message) from None
 
     def close(self) -> None:
         """Nothing held open between batches."""
