@@ -34,6 +34,7 @@ from test_reader_events import (  # noqa: F401  (collected here, on this module'
     test_without_duration_column,
 )
 
+from apercite_analytics.cli import main as cli
 from apercite_analytics.config.load import parse
 from apercite_analytics.errors import SourceError
 from apercite_analytics.run import job
@@ -329,3 +330,36 @@ def test_bad_events_input_fails_that_reader_only(case, tmp_path, sqlite_url):
         assert stored(engine, daily=False) == {("signups.n", NOV20, 10): 3}
     finally:
         engine.dispose()
+
+
+# ── moving events: PostgreSQL → Parquet (`events export`) ────────────────────────────────────
+
+
+def test_exported_parquet_reads_as_the_postgresql_table(request, tmp_path, capsys):
+    source = reference.make_source(request, "postgresql", tmp_path)
+    source.create()
+    rows = reference.random_events(7, at("2026-11-17 00:00:00"), hours=3 * 24 + 15, per_hour=12)
+    source.insert(rows)
+    out = tmp_path / "lake"
+    out.mkdir()
+    config = tmp_path / "analytics.toml"
+    config.write_text(
+        f'[sources.app]\nurl = "{source.url}"\n'
+        '[readers.events]\nsource = "app"\ncolumns = { duration = "duration_ms" }\n'
+    )
+    command = ["events", "export", "-c", str(config), "--since", "2026-11-17", "--until", "2026-11-20T15:00"]
+    assert cli.main([*command, "--out", str(out)]) == 0
+    assert sorted(p.name for p in out.iterdir()) == [f"day=2026-11-{d}" for d in (17, 18, 19, 20)]  # all the rows
+    window = backfill("2026-11-19T00:00", "2026-11-20T15:00")
+    from_postgresql = split(read(source.url, window))
+    from_parquet = split(read("duckdb:///:memory:", window, table=str(out)))
+    assert sum(len(m) for m in from_postgresql[0].values()) > 200
+    for parquet, postgresql in zip(from_parquet, from_postgresql, strict=True):
+        reference.assert_close(parquet, postgresql)
+    # exporting a day twice would count its events twice: refused, naming the folder
+    capsys.readouterr()
+    assert cli.main([*command, "--out", str(out)]) == 1
+    [line] = capsys.readouterr().err.splitlines()
+    assert line.endswith(
+        f"events export: {out / 'day=2026-11-17'} already holds Parquet files: remove them to export that day again"
+    )
