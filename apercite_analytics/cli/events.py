@@ -29,7 +29,7 @@ from apercite_analytics.errors import EXIT_OK, ConfigError, SourceError
 from apercite_analytics.files import atomic_path
 from apercite_analytics.readers.common.sources import Sources
 from apercite_analytics.readers.common.tables import reflect_table
-from apercite_analytics.tracking.parquet_sink import PARTITION
+from apercite_analytics.tracking.parquet_sink import PARTITION, require_pyarrow
 from apercite_analytics.window import DAY, floor_day, parse_moment
 
 log = logging.getLogger("apercite_analytics")
@@ -54,6 +54,7 @@ def run(args: argparse.Namespace) -> int:
     since, until = floor_day(parse_moment(args.since, "--since")), parse_moment(args.until, "--until")
     if since >= until:
         raise ConfigError("--since must be before --until")
+    require_pyarrow()
     out = Path(args.out)
     if not out.is_dir():
         raise ConfigError(f"--out: folder {args.out!r} does not exist")

@@ -32,9 +32,19 @@ from apercite_analytics.tracking.sinks import COLUMNS, SinkError, StoredEvent
 PARTITION = "day"  # the folder key the reader's hive partitioning expects
 
 
+def require_pyarrow():
+    """pyarrow, or one line saying which extra brings it."""
+    try:
+        import pyarrow
+        import pyarrow.parquet  # noqa: F401
+    except ImportError:
+        raise SinkError("Parquet needs pyarrow: pip install 'apercite-analytics[parquet]'") from None
+    return pyarrow
+
+
 def arrow_schema():
     """The stored-event columns as Arrow types (times in microseconds, UTC)."""
-    import pyarrow as pa
+    pa = require_pyarrow()
 
     moment = pa.timestamp("us", tz="UTC")
     types = {
