@@ -1,4 +1,4 @@
-"""The `events` reader on ClickHouse (22.8 or later; tested against chdb 4.4, ClickHouse 26.x).
+"""The `events` reader on ClickHouse (25.3 LTS or later; tested against chdb 4.4, ClickHouse 26.9).
 
     [sources.events_ch]
     url = "clickhouse://reader:${CH_PASSWORD}@clickhouse:8123/analytics"

@@ -15,7 +15,7 @@ The table the sink creates when missing (the reader only needs the first four co
     ENGINE = MergeTree PARTITION BY toYYYYMM(created_at) ORDER BY (toStartOfHour(created_at), name)
 
 The sort key starts with the hour, so the reader's time range reads only the granules it needs.
-clickhouse-connect is the `clickhouse` extra; ClickHouse 22.8 or later.
+clickhouse-connect is the `clickhouse` extra; ClickHouse 25.3 LTS or later (docs/scaling.md).
 """
 
 from __future__ import annotations
