@@ -269,15 +269,17 @@ def test_a_clickhouse_server_that_refuses_the_user():
     assert "Code: 516" in message and "AUTHENTICATION_FAILED" in message
 
 
+REFUSED_VIEW = (
+    "CREATE VIEW {database}.events AS SELECT 'signup' AS name, toDateTime64('2026-11-20 10:30:00', 3, 'UTC') "
+    "AS created_at, '1' AS user_id, toFloat64(throwIf(number = 0, 'quota for user reader exceeded')) AS duration_ms "
+    "FROM numbers(1)"
+)
+
+
 def test_a_clickhouse_query_refused_by_the_server(chdb_path):
     store = ClickHouseTable(chdb_path)
     try:  # a view whose reading fails on the server, as a quota or a row policy would
-        store.run(
-            f"CREATE VIEW {store.database}.events AS SELECT 'signup' AS name, "
-            "toDateTime64('2026-11-20 10:30:00', 3, 'UTC') AS created_at, "
-            "'1' AS user_id, toFloat64(throwIf(number = 0, 'quota for user reader exceeded')) AS duration_ms "
-            "FROM numbers(1)"
-        )
+        store.run(REFUSED_VIEW.format(database=store.database))
         message = read_events(store.url)
     finally:
         store.drop()
@@ -285,13 +287,17 @@ def test_a_clickhouse_query_refused_by_the_server(chdb_path):
     assert "hourly aggregates of 'events': " in message and "quota for user reader exceeded" in message
 
 
-def bad_events_source(case: str, tmp_path: Path) -> tuple[dict, dict]:
+def bad_events_source(case: str, tmp_path: Path, chdb_path: Path) -> tuple[dict, dict]:
     """A `[sources.lake]` and `[readers.events]` that fail in the way `case` says."""
     lake = {"url": "duckdb:///:memory:"}
     if case == "missing folder":
         return lake, {"source": "lake", "table": str(tmp_path / "nowhere")}
     if case == "clickhouse down":
         return {"url": f"clickhouse://reader@127.0.0.1:{free_port()}/analytics", "retries": 0}, {"source": "lake"}
+    if case == "clickhouse refuses":
+        store = ClickHouseTable(chdb_path)
+        store.run(REFUSED_VIEW.format(database=store.database))
+        return {"url": store.url}, {"source": "lake", "columns": {"duration": "duration_ms"}}
     store = ParquetFolder(tmp_path)
     store.create()
     store.insert(hour_10_and_11())
@@ -305,9 +311,11 @@ def bad_events_source(case: str, tmp_path: Path) -> tuple[dict, dict]:
     return lake, {"source": "lake", "table": str(store.folder), "columns": {"duration": "duration_ms"}}
 
 
-@pytest.mark.parametrize("case", ["missing folder", "other schema", "text duration", "clickhouse down"])
-def test_bad_events_input_fails_that_reader_only(case, tmp_path, sqlite_url):
-    lake, section = bad_events_source(case, tmp_path)
+@pytest.mark.parametrize(
+    "case", ["missing folder", "other schema", "text duration", "clickhouse down", "clickhouse refuses"]
+)
+def test_bad_events_input_fails_that_reader_only(case, tmp_path, sqlite_url, chdb_path):
+    lake, section = bad_events_source(case, tmp_path, chdb_path)
     config = parse(
         {
             "store": {"url": sqlite_url},
