@@ -36,7 +36,7 @@ from test_reader_events import (  # noqa: F401  (collected here, on this module'
 
 from apercite_analytics.cli import main as cli
 from apercite_analytics.config.load import parse
-from apercite_analytics.errors import SourceError
+from apercite_analytics.errors import ConfigError, SourceError
 from apercite_analytics.run import job
 from apercite_analytics.store import schema as store
 from apercite_analytics.window import Window
@@ -156,6 +156,17 @@ def read_error(url: str, **overrides) -> str:
     message = str(info.value)
     assert "\n" not in message
     return message
+
+
+def test_a_parquet_path_needs_a_duckdb_source():
+    with pytest.raises(ConfigError) as info:
+        reference.configure("postgresql://app@db/app", table="/data/events")
+    assert str(info.value) == (
+        "readers.events.table: '/data/events' is a path: Parquet files are read through a DuckDB source "
+        '(url = "duckdb:///:memory:")'
+    )
+    settings, _ = reference.configure("duckdb:///:memory:", table="/data/events/*.parquet")
+    assert settings.table == "/data/events/*.parquet"
 
 
 def test_a_missing_parquet_folder(tmp_path):

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from sqlalchemy.engine import Connection
 
 from apercite_analytics.config.settings import SourceSettings
+from apercite_analytics.errors import ConfigError
 from apercite_analytics.readers import _events_clickhouse, _events_duckdb
 from apercite_analytics.readers._events_sql import EventsSQL
 from apercite_analytics.readers.common.tables import Table, check_table, reflect, reflect_table
@@ -24,8 +25,12 @@ _STATEMENTS = {
 
 def check_events_table(table: str, source: SourceSettings, where: str) -> None:
     """A table name, or on a DuckDB source a Parquet path (checked when read: it may appear later)."""
-    if not (source.url.startswith("duckdb:") and _events_duckdb.is_path(table)):
+    if not _events_duckdb.is_path(table):
         check_table(table, where)
+    elif not source.url.startswith("duckdb:"):
+        raise ConfigError(
+            f'{where}: {table!r} is a path: Parquet files are read through a DuckDB source (url = "duckdb:///:memory:")'
+        )
 
 
 def reflect_events(
