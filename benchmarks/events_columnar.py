@@ -11,7 +11,7 @@ time and peak RSS. PostgreSQL is the baseline, measured in the same run; runs al
 the stores. Scenarios as in `events_10m.py`: hourly (watermark one hour old: three hours plus
 today's daily values, whose 28-day distinct users read 28 days) and backfill (`--since` 30 days).
 
-    python benchmarks/events_columnar.py [--events 10000000] [--days 60] [--runs 3] [--stores pg,parquet,chdb]
+    python benchmarks/events_columnar.py [--events 10000000] [--days 60] [--runs 3] [--stores pg,parquet,chdb] [--quick]
 
 Each scenario is measured twice per run: the reader alone (connect, aggregates, records — what the
 store changes) and the whole run (which adds the graph, normalize, the store's upserts and the
@@ -188,18 +188,23 @@ def size(path: Path) -> float:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) / 2**20
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--events", type=int, default=10_000_000)
     ap.add_argument("--days", type=int, default=60, help="time span of the events, back from now")
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--stores", default="pg,parquet,chdb")
     ap.add_argument("--scenarios", default="hourly,backfill")
+    ap.add_argument(
+        "--quick", action="store_true", help="20,000 events over 3 days, 1 run (checks the benchmark works)"
+    )
     ap.add_argument("--reader-child", nargs=3, help=argparse.SUPPRESS)
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     if args.reader_child:
         reader_child(*args.reader_child)
-        return
+        return 0
+    if args.quick:
+        args.events, args.days, args.runs = 20_000, 3, 1
     stores = args.stores.split(",")
     print(machine(), flush=True)
     now = datetime.now(UTC) - timedelta(minutes=1)
@@ -254,7 +259,8 @@ def main() -> None:
             print(table(headers, rows))
     finally:
         shutil.rmtree(work, ignore_errors=True)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
