@@ -4,6 +4,6 @@ events against their definitions and pseudonymizes them (`app.py` in front of `s
 and the sinks that store them where the `events` reader reads them (`sinks.py` holds the
 stored-event contract every sink follows; `sql_sink.py` is the SQL one).
 
-May import: `errors`, `window`, `files` (also the Parquet sink), `config`, `dictionary`, `store` (the events tables),
+May import: `errors`, `window`, `files`, `config`, `dictionary`, `store` (the events tables),
 `readers.common.retry`. The SDK module imports nothing heavy: it runs inside the host application.
 """
