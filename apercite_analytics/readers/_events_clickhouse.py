@@ -23,6 +23,7 @@ day) rows per day on a 30-day backfill of 10 M events).
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
@@ -53,6 +54,11 @@ def reflect(connection: Connection, table: str, roles: Mapping[str, str | None],
 
 class ClickHouseEventsSQL(EventsSQL):
     """`hourly()` and `daily()` with the columns and order of `EventsSQL`'s, in ClickHouse SQL."""
+
+    def __init__(self, table: Table, *, filtered: bool):
+        # the base keeps the columns and the allow-list; its per-dialect expressions are not used here
+        super().__init__(replace(table, dialect="postgresql"), filtered=filtered)
+        self.table, self.dialect = table, DIALECT
 
     def _where(self, *extra: str) -> str:
         t = self.c["time"]

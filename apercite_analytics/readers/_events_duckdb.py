@@ -17,7 +17,7 @@ as well as on the time column, so that only the files of the days read are opene
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from sqlalchemy.engine import Connection
@@ -92,8 +92,7 @@ class DuckDBEventsSQL(EventsSQL):
     """PostgreSQL's statements, plus the partition filter over day=… folders."""
 
     def __init__(self, table: Table, *, filtered: bool):
-        super().__init__(table, filtered=filtered)
-        self.dialect = "postgresql"  # same SQL (see the module doc)
+        super().__init__(replace(table, dialect="postgresql"), filtered=filtered)  # same SQL (see the module doc)
         self.partitioned = getattr(table, "partitioned", False)
 
     def _where(self, *extra: str) -> str:
