@@ -4,20 +4,30 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 
-def write_atomic(path: str | Path, content: str, mode: int = 0o644) -> None:
-    """Replace `path` with `content`: a temporary file in the same folder, then a rename, so a
-    reader (node_exporter, a dashboard, a script) sees the old file or the new one, never half.
-    Raises OSError; callers say which setting or option named the path."""
+@contextmanager
+def atomic_path(path: str | Path, mode: int = 0o644) -> Iterator[Path]:
+    """A temporary file beside `path` (`.<name>.<random>`) to write in the block; renamed over `path`
+    when the block ends, removed if it raises. A reader sees the old file or the new one, never half."""
     path = Path(path)
     fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    os.close(fd)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(content)
+        yield Path(temporary)
         os.chmod(temporary, mode)
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+
+
+def write_atomic(path: str | Path, content: str, mode: int = 0o644) -> None:
+    """Replace `path` with `content` (see `atomic_path`), so a reader (node_exporter, a dashboard,
+    a script) sees the old file or the new one, never half.
+    Raises OSError; callers say which setting or option named the path."""
+    with atomic_path(path, mode) as temporary:
+        temporary.write_text(content, encoding="utf-8")

@@ -31,7 +31,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -42,10 +41,14 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
+if __package__ in (None, ""):  # `python benchmarks/events_10m.py`
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from apercite_analytics.config.urls import database_url
+from sqlalchemy import create_engine, text  # noqa: E402
+from sqlalchemy.engine import make_url  # noqa: E402
+
+from apercite_analytics.config.urls import database_url  # noqa: E402
+from benchmarks.child import peak_mib  # noqa: E402
 
 ADMIN_URL = os.environ.get(
     "APERCITE_BENCH_POSTGRES_URL",
@@ -142,7 +145,7 @@ def child(url: str, table: str, scenario: str, traced: str) -> None:
         json.dumps(
             {
                 "seconds": seconds,
-                "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                "rss_mb": peak_mib(),  # VmHWM: ru_maxrss would report the parent's peak when that is larger
                 "traced_mb": traced_peak / 2**20,
                 "hourly_rows": result.written["hourly_value"],
                 "daily_rows": result.written["daily_value"],

@@ -43,6 +43,7 @@ BENCHMARKS = [
     "ga_rows",
     "prometheus_backfill",
     "events_10m",
+    "events_columnar",
     "grafana_panels",
     "tracking",
     "report_week",

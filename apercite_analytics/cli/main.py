@@ -1,6 +1,6 @@
 """The command line's front: the parser, logging, the exit status, and dispatch to one module per
 command group (`read.py`: read, inspect; `db.py`; `metrics.py`: metrics, rollup, export;
-`dashboards.py`; `init.py`; `demo.py`; `collect.py`; `report.py`).
+`dashboards.py`; `init.py`; `demo.py`; `collect.py`; `report.py`; `events.py`: events export).
 
 Exit status: 0 all good; 1 a reader, node or the store failed (the others still ran and wrote);
 2 a usage or configuration error (one line naming the culprit).
@@ -14,7 +14,7 @@ import os
 import sys
 
 from apercite_analytics import __version__
-from apercite_analytics.cli import collect, dashboards, db, demo, init, metrics, read, report
+from apercite_analytics.cli import collect, dashboards, db, demo, events, init, metrics, read, report
 from apercite_analytics.config import load as config
 from apercite_analytics.config.secrets import scrub
 from apercite_analytics.errors import EXIT_FAILED, EXIT_USAGE, AnalyticsError, ConfigError, escape_control
@@ -71,6 +71,7 @@ def parser() -> argparse.ArgumentParser:
     demo.add_parsers(commands, common)
     collect.add_parsers(commands, common)
     report.add_parsers(commands, common)
+    events.add_parsers(commands, common, _Parser)  # events export
     return main
 
 
@@ -119,6 +120,8 @@ def _dispatch(args: argparse.Namespace, argv: list[str]) -> int:
         return collect.run(args)
     if args.command == "report":
         return report.run(args)
+    if args.command == "events":
+        return events.run(args)
     raise AssertionError(args.command)
 
 

@@ -1,15 +1,27 @@
 """Database URLs as users write them, with the drivers we ship.
 
 `postgresql://` means psycopg2 (our dependency; SQLAlchemy 2.1 would otherwise pick psycopg 3),
-`mysql://` and `mariadb://` mean PyMySQL (the `mysql` extra). An explicit `+driver` is kept.
+`mysql://` and `mariadb://` mean PyMySQL (the `mysql` extra), `clickhouse://` means clickhouse-connect's
+HTTP client (the `clickhouse` extra). An explicit `+driver` is kept.
 """
 
 from sqlalchemy.engine import URL, make_url
 
 from apercite_analytics.config.secrets import mask_url
 
-DEFAULT_DRIVERS = {"postgresql": "postgresql+psycopg2", "mysql": "mysql+pymysql", "mariadb": "mariadb+pymysql"}
-DRIVER_EXTRAS = {"pymysql": "mysql"}  # driver module → the extra of ours that installs it
+DEFAULT_DRIVERS = {
+    "postgresql": "postgresql+psycopg2",
+    "mysql": "mysql+pymysql",
+    "mariadb": "mariadb+pymysql",
+    "clickhouse": "clickhousedb",
+}
+DRIVER_EXTRAS = {  # driver module → the extra of ours that installs it
+    "pymysql": "mysql",
+    "duckdb": "duckdb",
+    "duckdb_engine": "duckdb",
+    "clickhouse_connect": "clickhouse",
+    "chdb": "chdb",
+}
 
 
 def database_url(url: str | URL) -> URL:

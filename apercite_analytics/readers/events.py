@@ -36,9 +36,9 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from apercite_analytics.config.settings import SourceSettings, check_source
 from apercite_analytics.errors import ConfigError, SourceError
-from apercite_analytics.readers._events_sql import EventsSQL
+from apercite_analytics.readers._events_stores import check_events_table, events_sql, reflect_events
 from apercite_analytics.readers.common.naming import name_part
-from apercite_analytics.readers.common.tables import check_column, check_table, reflect_table
+from apercite_analytics.readers.common.tables import DIALECTS, check_column
 from apercite_analytics.window import DAY, HOUR, Window, floor_hour, parse_duration, to_utc
 
 log = logging.getLogger("apercite_analytics")
@@ -85,7 +85,7 @@ class Settings:
 
 def check(settings: Settings, sources: Mapping[str, SourceSettings], where: str) -> None:
     check_source(settings.source, sources, f"{where}.source")
-    check_table(settings.table, f"{where}.table")
+    check_events_table(settings.table, sources[settings.source], f"{where}.table")
     for role, column in settings.columns.roles().items():
         if column is not None:
             check_column(column, f"{where}.columns.{role}")
@@ -197,9 +197,10 @@ class ReadEvents:
         s = self.settings
         plan_ = plan(s, self.window, state.get(READER, s.key), state.get(READER, self.days_key))
         with sources.connect(s.source) as connection:
-            table = reflect_table(sources, s.source, connection, s.table, s.columns.roles(), f"readers.{READER}")
-            hint_missing_index(connection, s.table, s.columns.time)
-            sql = EventsSQL(table, filtered=bool(s.events))
+            table = reflect_events(sources, s.source, connection, s.table, s.columns.roles(), f"readers.{READER}")
+            if table.dialect in DIALECTS:  # row stores; DuckDB and ClickHouse prune by partitions and sort keys
+                hint_missing_index(connection, s.table, s.columns.time)
+            sql = events_sql(table, filtered=bool(s.events))
             names = NameParts()
             for name in s.events:
                 names(name)

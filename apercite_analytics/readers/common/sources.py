@@ -32,6 +32,7 @@ from apercite_analytics.config.secrets import mask_url, scrub
 from apercite_analytics.config.settings import SourceSettings
 from apercite_analytics.config.urls import database_url
 from apercite_analytics.errors import SourceError, describe_db_error
+from apercite_analytics.readers.common.columnar import columnar_connect_args, duckdb_session_utc
 from apercite_analytics.readers.common.retry import policy, with_retries
 
 log = logging.getLogger("apercite_analytics")
@@ -209,6 +210,8 @@ def _create_engine(name: str, settings: SourceSettings) -> Engine:
     elif backend in ("mysql", "mariadb"):
         connect_args["connect_timeout"] = max(1, round(settings.connect_timeout))
         connect_args["read_timeout"] = math.ceil(settings.query_timeout + MYSQL_READ_MARGIN)
+    elif backend in ("duckdb", "clickhousedb"):
+        url, connect_args = columnar_connect_args(name, url, settings)
     try:
         engine = create_engine(url, connect_args=connect_args, pool_pre_ping=True)
     except (SQLAlchemyError, ImportError) as exc:
@@ -217,6 +220,8 @@ def _create_engine(name: str, settings: SourceSettings) -> Engine:
         event.listen(engine, "connect", _MysqlSession(settings.query_timeout))
     elif backend == "sqlite":
         _sqlite_statement_timeout(engine, settings.query_timeout)
+    elif backend == "duckdb":
+        event.listen(engine, "connect", duckdb_session_utc)
     return engine
 
 

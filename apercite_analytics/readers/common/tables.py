@@ -8,7 +8,7 @@ is one error naming the config key, and a name is never pasted into SQL unquoted
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -125,11 +125,17 @@ def reflect(connection: Connection, table: str, columns: Mapping[str, str | None
 
 
 def reflect_table(
-    sources, source: str, connection: Connection, table: str, columns: Mapping[str, str | None], where: str
+    sources,
+    source: str,
+    connection: Connection,
+    table: str,
+    columns: Mapping[str, str | None],
+    where: str,
+    using: Callable[..., Table] = reflect,
 ) -> Table:
-    """`reflect`, with every failure one SourceError naming the source (its URL masked)."""
+    """`reflect` (or a store's own, `using`), with every failure one SourceError naming the source (its URL masked)."""
     try:
-        return reflect(connection, table, columns, where)
+        return using(connection, table, columns, where)
     except SourceError as exc:
         raise SourceError(scrub(f"{sources.describe(source)}: {exc}")) from None
     except SQLAlchemyError as exc:
