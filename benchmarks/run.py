@@ -47,6 +47,7 @@ BENCHMARKS = [
     "grafana_panels",
     "tracking",
     "report_week",
+    "schema_check",
 ]
 HELPERS = {"__init__", "__main__", "common", "child", "run"}  # modules of benchmarks/ that are not benchmarks
 QUICK_TIMEOUT = 300  # seconds a benchmark may take in --quick mode before it counts as failed

@@ -1,6 +1,6 @@
 """What the once-per-run live schema check costs, against a baseline measured in the same run.
 
-    python benchmarks/schema_check.py [--runs 15]
+    python -m benchmarks --only schema_check   (or: python benchmarks/schema_check.py [--runs 15] [--quick])
 
 Per dialect, on a migrated scratch store (medians of --runs, each on a fresh engine, as a run opens one):
   baseline  `current_revision`: what preparing an up-to-date store cost before the check (one read
@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
+import sys
 import tempfile
 import time
 import uuid
@@ -53,10 +54,13 @@ def measure(url: str, runs: int) -> tuple[float, float, float]:
     return statistics.median(baseline), statistics.median(prepare), statistics.median(ratios)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=15)
-    args = parser.parse_args()
+    parser.add_argument("--quick", action="store_true", help="3 runs (checks the benchmark works)")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.runs = 3
     with tempfile.TemporaryDirectory() as folder:
         urls = {"sqlite": f"sqlite:///{folder}/store.db"}
         name = f"apercite_bench_{uuid.uuid4().hex[:10]}"
@@ -73,7 +77,8 @@ def main() -> None:
             with admin.connect() as connection:
                 connection.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
             admin.dispose()
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
