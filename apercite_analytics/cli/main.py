@@ -106,22 +106,20 @@ def _dispatch(args: argparse.Namespace, argv: list[str]) -> int:
         return read.run_read(args, config.load(args.config), argv)
     if args.command == "inspect":
         return read.run_inspect(args, config.load(args.config))
-    if args.command == "db":
-        return db.run(args)
-    if args.command in ("metrics", "rollup", "export"):
-        return metrics.run(args)
-    if args.command == "dashboards":
-        return dashboards.run(args)
-    if args.command == "init":
-        return init.run(args)
-    if args.command == "demo":
-        return demo.run(args)
-    if args.command == "collect":
-        return collect.run(args)
-    if args.command == "report":
-        return report.run(args)
-    if args.command == "events":
-        return events.run(args)
+    runner = {
+        "db": db.run,
+        "metrics": metrics.run,
+        "rollup": metrics.run,
+        "export": metrics.run,
+        "dashboards": dashboards.run,
+        "init": init.run,
+        "demo": demo.run,
+        "collect": collect.run,
+        "report": report.run,
+        "events": events.run,
+    }.get(args.command)
+    if runner is not None:
+        return runner(args)
     raise AssertionError(args.command)
 
 

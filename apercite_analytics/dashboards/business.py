@@ -7,6 +7,7 @@ from __future__ import annotations
 from apercite_analytics.dashboards.kpi_panels import kpi_panel
 from apercite_analytics.dashboards.panels import (
     Dashboard,
+    Panel,
     hourly_sql,
     in_list,
     query_variable,
@@ -22,6 +23,17 @@ RANGE = series_range()
 # -- Business (and any other dashboard the KPIs name) ------------------------------------------------
 
 TITLES = {"business": ("Business", "The KPIs of the metrics dictionary (KPI files in its folder), by section.")}
+
+
+def latest_stat(title: str, metric: str, alias: str, units: Units) -> Panel:
+    """One metric's latest hour as a stat with its sparkline, in the metric's own unit."""
+    return stat(
+        title,
+        hourly_sql(f'value AS "{alias}"', f"metric = '{metric}'"),
+        unit=units.of(metric),
+        sparkline=True,
+        description=f"{metric}, the latest hour.",
+    )
 
 
 def kpi_dashboards(kpis: list[Kpi]) -> list[Dashboard]:
@@ -81,13 +93,7 @@ WHERE (metric = 'http.errors.5xx' OR metric LIKE 'http.requests.%')
                 decimals=2,
                 description="http.errors.5xx over the sum of every http.requests.<status>, over the range.",
             ),
-            stat(
-                "Latency p99",
-                hourly_sql('value AS "p99"', "metric = 'http.latency.p99'"),
-                unit=units.of("http.latency.p99"),
-                sparkline=True,
-                description="http.latency.p99, the latest hour.",
-            ),
+            latest_stat("Latency p99", "http.latency.p99", "p99", units),
             stat(
                 "Requests",
                 f"""SELECT sum(value) AS "requests"
@@ -98,13 +104,7 @@ WHERE metric LIKE 'http.requests.%'
                 unit=units.of("http.requests.*"),
                 description="Sum of every http.requests.<status> over the range.",
             ),
-            stat(
-                "Latency p50",
-                hourly_sql('value AS "p50"', "metric = 'http.latency.p50'"),
-                unit=units.of("http.latency.p50"),
-                sparkline=True,
-                description="http.latency.p50, the latest hour.",
-            ),
+            latest_stat("Latency p50", "http.latency.p50", "p50", units),
             timeseries(
                 "Latency percentiles",
                 hourly_sql(

@@ -3,8 +3,10 @@ Explore (any metric). Panel SQL carries no comments (recent Grafana versions str
 
 from __future__ import annotations
 
+from typing import Any
+
 from apercite_analytics.dashboards import panels
-from apercite_analytics.dashboards.panels import Dashboard, hourly_sql, in_list, stat, table, timeseries
+from apercite_analytics.dashboards.panels import Dashboard, Panel, hourly_sql, in_list, stat, table, timeseries
 from apercite_analytics.dashboards.units import Units
 
 RANGE = panels.series_range()
@@ -12,6 +14,17 @@ RANGE = panels.series_range()
 # -- Workers --------------------------------------------------------------------------------------
 
 SPIDERS = ("spider.idle", "spider.active", "spider.total")
+
+
+def per_reader(what: str, units: Units, **options: Any) -> Panel:
+    """The job's `etl.reader.<reader>.<what>` per hour, one series per reader."""
+    return timeseries(
+        f"{what.capitalize()} per reader",
+        hourly_sql("split_part(metric, '.', 3) AS metric, value", f"metric LIKE 'etl.reader.%.{what}'", order="1, 2"),
+        unit=units.of(f"etl.reader.*.{what}"),
+        description=f"etl.reader.<reader>.{what} per hour.",
+        **options,
+    )
 
 
 def workers(units: Units) -> Dashboard:
@@ -140,23 +153,8 @@ ORDER BY 1""",
                 unit=units.of("etl.run.values", "etl.run.errors", "etl.run.rejected"),
                 description="etl.run.values / errors / rejected per hour.",
             ),
-            timeseries(
-                "Records per reader",
-                hourly_sql(
-                    "split_part(metric, '.', 3) AS metric, value", "metric LIKE 'etl.reader.%.records'", order="1, 2"
-                ),
-                unit=units.of("etl.reader.*.records"),
-                description="etl.reader.<reader>.records per hour.",
-            ),
-            timeseries(
-                "Errors per reader",
-                hourly_sql(
-                    "split_part(metric, '.', 3) AS metric, value", "metric LIKE 'etl.reader.%.errors'", order="1, 2"
-                ),
-                unit=units.of("etl.reader.*.errors"),
-                bars=True,
-                description="etl.reader.<reader>.errors per hour.",
-            ),
+            per_reader("records", units),
+            per_reader("errors", units, bars=True),
             table(
                 "Recent failed runs",
                 """SELECT started_at AS "started", finished_at AS "finished", readers, rejected, errors
