@@ -79,8 +79,8 @@ def build_graph(
 
 
 def dot(chains: dict[str, list], normalizer: Callable, sinks: list[Callable]) -> str:
-    """The graph as Graphviz dot (`inspect`): the reader chains into normalize into the sinks, without
-    the internal `SetFields` node every chain goes through."""
+    """The graph as Graphviz dot (`inspect`): the reader chains into normalize into the sinks (drawn
+    by us: Bonobo's own drawing would show its internal BEGIN wiring, not what a user configured)."""
     lines = ["digraph {", "\trankdir=LR", "\tBEGIN [shape=point]"]
     ids = itertools.count()
 

@@ -1,8 +1,9 @@
 """A run, as the steps it takes: the only module that knows both the readers and the store.
 
     open the store ─► prepare it ─► lock the readers ─► close runs that died ─► open the run log
-      ─► run the graph (engine.py) ─► save watermarks ─► sync the dictionary and roll up
-      ─► the job's own metrics ─► close the run log ─► the monitoring textfile
+      ─► run the graph (engine.py) ─► drop colliding keys ─► save watermarks
+      ─► sync the dictionary and roll up ─► one verdict: the monitoring textfile, the job's own
+         metrics, the run log
 
 Without `--write` only the graph runs, into the printer: nothing is loaded, locked or saved.
 
