@@ -1,7 +1,7 @@
 """What the benchmarks run in a fresh process, so that peak memory (ru_maxrss) is this job's alone.
 
     python -m benchmarks.child cli ARGS…          the real command line (`cli.main(ARGS)`)
-    python -m benchmarks.child writer N URL       N hourly values, generated lazily, through the writer
+    python -m benchmarks.child writer N URL [M]   N hourly values, M metrics a record (100), through the writer
 
 Prints one JSON line on stdout's last line: exit status, seconds inside the process, peak RSS in MiB.
 """
@@ -17,7 +17,7 @@ from datetime import date, timedelta
 METRICS = 100
 
 
-def _writer(values: int, url: str) -> int:
+def _writer(values: int, url: str, metrics: int = METRICS) -> int:
     from apercite_analytics.store import schema as store
     from apercite_analytics.store.values import MetricStore
     from apercite_analytics.writers.upsert import UpsertWriter
@@ -26,9 +26,9 @@ def _writer(values: int, url: str) -> int:
     metric_store = MetricStore(engine)
     writer = UpsertWriter("hourly")
     start = date(2020, 1, 1)
-    for k in range(values // METRICS):  # records made one at a time: only the writer holds values
+    for k in range(values // metrics):  # records made one at a time: only the writer holds values
         dims = {"date": start + timedelta(days=k // 24), "hour": k % 24}
-        writer(dims, {f"bench.m{i:03d}": k * 0.5 + i for i in range(METRICS)}, store=metric_store)
+        writer(dims, {f"bench.m{i:03d}": k * 0.5 + i for i in range(metrics)}, store=metric_store)
     writer.close(metric_store)
     engine.dispose()
     return 0 if metric_store.written["hourly_value"] == values else 1
@@ -54,7 +54,7 @@ def main(argv: list[str]) -> int:
 
         code = cli.main(argv[1:])
     elif argv[0] == "writer":
-        code = _writer(int(argv[1]), argv[2])
+        code = _writer(int(argv[1]), argv[2], *(int(a) for a in argv[3:4]))
     else:
         raise SystemExit(f"unknown mode {argv[0]!r}")
     seconds = time.perf_counter() - started

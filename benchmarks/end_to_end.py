@@ -8,8 +8,8 @@ with `region` as a dimension, so one record carries 500 metrics (the graph is no
 Each run is a fresh process (`benchmarks.child`) on a freshly migrated store; we report values/s
 over the process's wall time (start-up included) and its peak RSS (VmHWM). The same at another size
 (100,000 by default; `--values 1000000,10000000` for issue 19's flat-memory check), and the writer
-alone (values generated one record at a time, in the same run, right after) at each size: the
-baseline of the end-to-end ÷ writer-alone ratio.
+alone (values generated one record at a time, 500 metrics a record like the backfill's, in the same
+run, right after) at each size: the baseline of the end-to-end ÷ writer-alone ratio.
 """
 
 from __future__ import annotations
@@ -119,7 +119,7 @@ def writer_alone(values: int) -> dict:
         engine = store.open_engine(store_url)
         store.upgrade(engine)
         engine.dispose()
-        return child("writer", str(values), store_url)
+        return child("writer", str(values), store_url, str(REGIONS * COLUMNS))  # records of the same width
 
 
 def run(runs: int, sizes: tuple[int, ...] = (100_000, 1_000_000), log=print) -> tuple[str, dict]:

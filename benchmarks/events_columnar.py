@@ -195,6 +195,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--stores", default="pg,parquet,chdb")
     ap.add_argument("--scenarios", default="hourly,backfill")
+    ap.add_argument("--backfill-runs", type=int, help="runs of the backfill scenario (default: --runs)")
     ap.add_argument(
         "--quick", action="store_true", help="20,000 events over 3 days, 1 run (checks the benchmark works)"
     )
@@ -225,7 +226,8 @@ def main(argv: list[str] | None = None) -> int:
                 urls["chdb"] = (f"clickhouse:///bench?interface=chdb&path={work / 'chdb'}", TABLE)
             results: dict[tuple[str, str], list[dict]] = {}
             for scenario in args.scenarios.split(","):
-                for run in range(args.runs):
+                runs = args.backfill_runs if scenario == "backfill" and args.backfill_runs else args.runs
+                for run in range(runs):
                     for store in stores:
                         alone = measure_reader(*urls[store], scenario)
                         results.setdefault((scenario, store, "reader"), []).append(alone)
@@ -254,7 +256,8 @@ def main(argv: list[str] | None = None) -> int:
                         ",".join(sorted({r.get("digest", "-") for r in runs})),
                     ]
                 )
-            print(f"\nmedians of {args.runs} runs, {args.events:,} events over {args.days} days")
+            backfill = f" ({args.backfill_runs} of the backfill)" if args.backfill_runs else ""
+            print(f"\nmedians of {args.runs} runs{backfill}, {args.events:,} events over {args.days} days")
             headers = ["scenario", "seconds", "hourly stmt s", "peak RSS MB", "vs PostgreSQL", "digest"]
             print(table(headers, rows))
     finally:

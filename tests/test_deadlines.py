@@ -315,3 +315,25 @@ def test_the_http_helper_follows_redirects_within_one_deadline():
     finally:
         httpd.shutdown()
         httpd.server_close()
+
+
+def test_a_chain_reads_ahead_a_bounded_number_of_values_however_wide_its_records():
+    from datetime import date
+
+    from apercite_analytics.run import guard
+
+    def reader(made: list, width: int, count: int):
+        def node():
+            for i in range(count):
+                made.append(i)
+                yield ({"date": date(2026, 1, 1), "hour": 0}, {f"m{k}": 1 for k in range(width)})
+
+        return node
+
+    for width, bound in ((5000, -(-guard.AHEAD_VALUES // 5000)), (1, guard.AHEAD)):  # records that may wait
+        made: list[int] = []
+        records = guard.GuardedChain(reader(made, width, 3 * bound), "c", None, time.monotonic() + 60, 60)()
+        next(records)
+        time.sleep(0.5)  # the chain's thread reads ahead while the graph takes nothing
+        assert bound <= len(made) <= bound + 2, (width, len(made))  # what waits, plus one in hand and one taken
+        assert sum(1 for _ in records) == 3 * bound - 1  # and then everything comes, in order

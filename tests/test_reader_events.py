@@ -237,6 +237,41 @@ def test_daily_values_over_many_days_match_a_reference(source):
     assert_close(daily, expected)
 
 
+def test_one_day_at_a_time_gives_the_reference_daily_values(source):
+    # the once-a-day run reads one day (its own statement): the same values as the reference, with users
+    # who come back after gaps of every length and on the windows' edges (days 1, 7 and 28 back)
+    rng = random.Random(12)
+    start = at("2026-10-10 00:00:00")
+    rows = [
+        (
+            rng.choice(["login", "export"]),
+            start + timedelta(minutes=rng.randrange(40 * 24 * 60)),
+            rng.randrange(25),
+            None,
+        )
+        for _ in range(300)
+    ]
+    day = date(2026, 11, 12)
+    for back, clock in (
+        (0, "00:00:00"),
+        (0, "23:59:59.999"),
+        (6, "00:00:00"),
+        (7, "23:59:59.999"),
+        (27, "00:00:00"),
+        (28, "23:59:59.999"),
+    ):
+        rows.append(("edge", at(f"{day - timedelta(days=back)} {clock}"), 100 + back, None))
+    rows.append(("edge", at(f"{day} 12:00:00"), None, None))  # anonymous: never a user
+    rows = [r for r in rows if r[1] < NOW]
+    source.insert(rows)
+    days = [day - timedelta(days=1), day, day + timedelta(days=1), day + timedelta(days=6)]
+    _, expected = reference(rows, [], days)
+    for one in days:
+        _, daily = split(read(source.url, backfill(f"{one}T00:00", f"{one + timedelta(days=1)}T00:00")))
+        assert daily == {one: expected[one]}, one
+    assert [expected[day][f"events.edge.users{w}"] for w in ("", ".7d", ".28d")] == [1, 2, 4]  # edges: in, in, out
+
+
 @pytest.mark.parametrize(
     ("dialect", "time_type"), [(dialect, time_type) for dialect in DIALECTS for time_type in TIME_TYPES[dialect]]
 )

@@ -30,6 +30,7 @@ from test_reader_events import (  # noqa: F401  (collected here, on this module'
     test_daily_values_over_many_days_match_a_reference,
     test_hourly_and_daily_aggregates_match_a_reference,
     test_names_colliding_after_sanitising,
+    test_one_day_at_a_time_gives_the_reference_daily_values,
     test_rolling_windows_at_their_edges,
     test_without_duration_column,
 )

@@ -14,13 +14,14 @@ import pytest
 from sqlalchemy import create_engine, inspect, select, text
 from support.collector import CLIENT_ADDRESS, KEY, CollectorProcess
 
+from apercite_analytics.config.urls import database_url
 from apercite_analytics.store.models import BadEvent, Event
 
 ORIGIN = "https://app.example.com"
 
 
 def rows(url: str, table) -> list[dict]:
-    engine = create_engine(url)
+    engine = create_engine(database_url(url))
     try:
         with engine.connect() as connection:
             return [dict(r._mapping) for r in connection.execute(select(table).order_by(table.c.id))]
@@ -288,3 +289,58 @@ def test_collect_says_what_is_missing_in_one_line(tmp_path: Path):
         2,
         f"error: {process.config}: collector.listen: expected host:port, got 'x'\n",
     )
+
+
+def test_two_workers_share_the_port_write_every_event_and_add_up_their_metrics(tmp_path: Path, pg_url: str):
+    from support.storeview import stored
+
+    process = CollectorProcess(tmp_path, pg_url, pg_url, workers=2, flush_every=3600, batch_size=100_000)
+    assert process.cli("db", "upgrade").returncode == 0
+    answered_by = set()
+    with process:
+        for i in range(40):  # a new connection each time: the kernel hands each one to either worker
+            status, health, _ = process.request("GET", "/health")
+            answered_by.add(health["worker"])
+            batch = {
+                "version": 1,
+                "dropped": 1,
+                "events": [{"name": "signup", "user_id": f"{i}-{k}"} for k in range(5)],
+            }
+            assert process.post(batch)[0] == 202
+        assert process.post(b"{")[0] == 400
+        assert counts(pg_url) == (0, 0)  # each worker keeps its queue until it stops
+    assert answered_by == {1, 2}
+    assert counts(pg_url) == (200, 0)  # SIGTERM to the parent: both workers wrote their queues
+    own = {name: value for (name, *_), value in stored(pg_url, daily=False).items() if name.startswith("collector.")}
+    assert {k: own[k] for k in own if "latency" not in k} == {  # the sum of both workers, written once
+        "collector.events.accepted": 200,
+        "collector.events.bad": 0,
+        "collector.events.dropped": 0,
+        "collector.sdk.dropped": 40,
+        "collector.requests.refused": 1,
+    }
+    textfile = (tmp_path / "collector.prom").read_text()
+    assert 'apercite_collector_events_total{outcome="accepted"} 200' in textfile
+    assert "collecting on http://127.0.0.1:" in process.log and ", 2 workers" in process.log
+    assert process.log.count("collector stopped:") == 1
+    assert "collector stopped: 200 events accepted, 0 bad, 0 dropped, 1 requests refused" in process.log
+    assert "Traceback" not in process.log
+
+
+def test_a_worker_that_dies_stops_the_collector_with_one_line(tmp_path: Path):
+    import os
+    import signal
+    import subprocess
+
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    process = CollectorProcess(tmp_path, url, url, workers=2, flush_every=3600, batch_size=100_000)
+    assert process.cli("db", "upgrade").returncode == 0
+    process.start()
+    assert process.post({"version": 1, "events": [{"name": "signup", "user_id": 1}]})[0] == 202
+    children = subprocess.run(["pgrep", "-P", str(process.process.pid)], capture_output=True, text=True).stdout.split()
+    assert len(children) == 2
+    os.kill(int(children[0]), signal.SIGKILL)
+    assert process.process.wait(30) == 1  # not restarted in place: the service manager restarts the collector
+    log = process.stop()
+    assert "exited (killed by SIGKILL): stopping the others" in log and "Traceback" not in log
+    assert "collector stopped:" in log

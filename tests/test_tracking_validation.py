@@ -57,6 +57,35 @@ def test_one_key_one_pseudonym_two_keys_two():
     assert "first-key" not in repr(first.pseudonymize)
 
 
+def test_pseudonyms_are_hmac_sha256_whether_remembered_or_not(monkeypatch):
+    import hashlib
+    import hmac
+
+    from apercite_analytics.tracking import pseudonymize
+
+    key = b"first-key-0123456789"
+    monkeypatch.setattr(pseudonymize, "CACHED", 50)  # the memo empties itself 20 times below
+    pseudonymous = Pseudonymizer(key, "k1")
+    values = [*range(1000), "alice@example.com", "é", True, "True", 1.5, "x" * 300]
+    for value in values + values[::-1]:  # once computed, once remembered (or computed again)
+        assert pseudonymous(value) == hmac.new(key, str(value).encode(), hashlib.sha256).hexdigest(), value
+        assert len(pseudonymous._memo) <= 50
+    assert pseudonymous(True) == pseudonymous("True") and pseudonymous(42) == pseudonymous("42")
+    assert "alice" not in repr(pseudonymous) and "first-key" not in repr(pseudonymous)
+
+
+def test_a_number_property_must_be_finite():
+    definition = dataclasses.replace(SIGNUP, properties={"score": Property("number", True)})
+    check = Validator(
+        {"signup": definition}, Pseudonymizer(b"first-key-0123456789", "k1"),
+        max_past=timedelta(days=7), max_future=timedelta(hours=1), max_events=10,
+    )  # fmt: skip
+    kept = check.event({"name": "signup", "properties": {"score": 2.5}}, NOW, {})
+    assert isinstance(kept, StoredEvent) and kept.properties == {"score": 2.5}
+    huge = check.event({"name": "signup", "properties": {"score": float("inf")}}, NOW, {})  # what `1e999` decodes to
+    assert isinstance(huge, BadRow) and huge.reason == "properties.score: expected number, got infinity"
+
+
 def test_only_listed_properties_are_kept_and_unkept_ones_are_hashed():
     event = validator().event(
         {

@@ -14,7 +14,7 @@ import logging
 from apercite_analytics.config import load as config
 from apercite_analytics.config.collector import CollectorSettings
 from apercite_analytics.dictionary import definitions
-from apercite_analytics.errors import EXIT_OK, ConfigError
+from apercite_analytics.errors import EXIT_FAILED, EXIT_OK, AnalyticsError, ConfigError
 
 log = logging.getLogger("apercite_analytics")
 
@@ -23,6 +23,7 @@ def add_parsers(commands, common: argparse.ArgumentParser) -> None:
     text = "receive product events over HTTP into the events table (docs/tracking.md)"
     collect = commands.add_parser("collect", parents=[common], help=text, description=text + ".")
     collect.add_argument("--listen", metavar="HOST:PORT", help="override collector.listen")
+    collect.add_argument("--workers", type=int, metavar="N", help="override collector.workers (processes)")
     collect.add_argument(
         "--init-table",
         action="store_true",
@@ -32,9 +33,10 @@ def add_parsers(commands, common: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     settings = config.load(args.config)
-    if settings.collector is not None and args.listen:
-        collector_settings = dataclasses.replace(settings.collector, listen=args.listen)
-        collector_settings.check("--listen")
+    overrides = {k: v for k, v in (("listen", args.listen), ("workers", args.workers)) if v is not None}
+    if settings.collector is not None and overrides:
+        collector_settings = dataclasses.replace(settings.collector, **overrides)
+        collector_settings.check(" and ".join(f"--{k}" for k in overrides))
         settings = dataclasses.replace(settings, collector=collector_settings)
     dictionary = definitions.configured(settings)
     if args.init_table:
@@ -45,29 +47,64 @@ def run(args: argparse.Namespace) -> int:
         sink.close()
         return EXIT_OK
     try:
-        import uvicorn
+        import uvicorn  # noqa: F401
 
-        from apercite_analytics.tracking.app import create_app
+        from apercite_analytics.tracking.app import create_app  # noqa: F401
     except ImportError as exc:
         raise ConfigError(
             f"collect needs the collector extra: pip install 'apercite-analytics[collector]' ({exc})"
         ) from None
-    from apercite_analytics.tracking.service import Collector
-
-    collector = Collector(settings, dictionary)
-    current: CollectorSettings = collector.config
     for name in ("uvicorn", "uvicorn.error"):  # our one-line format; uvicorn's access log (client addresses) is off
         logging.getLogger(name).handlers[:] = log.handlers
         logging.getLogger(name).propagate = False
-    log.info("collecting on http://%s/v1/events (%d event definitions)", current.listen, len(dictionary.events))
-    uvicorn.run(
-        create_app(collector),
-        host=current.host,
-        port=current.port,
-        log_config=None,
-        access_log=False,
-        server_header=False,
-        timeout_graceful_shutdown=30,
-        lifespan="on",
+    current: CollectorSettings | None = settings.collector
+    if current is None or current.workers == 1:  # (no [collector]: the collector says so in one line)
+        _serve(settings, dictionary)
+        return EXIT_OK
+    from apercite_analytics.tracking import workers
+    from apercite_analytics.tracking.service import pipeline
+
+    _, sink = pipeline(settings, dictionary)  # the key and the tables, checked once before any worker starts
+    sink.close()
+    log.info("collecting on %s, %d workers", _where(settings, dictionary), current.workers)
+    return workers.serve(settings, dictionary, current.workers, _serve_worker)
+
+
+def _serve(settings, dictionary, sock=None, publish=None, worker: int | None = None) -> None:
+    """One collector served by uvicorn: on its own port, or on the parent's socket as a worker."""
+    import uvicorn
+
+    from apercite_analytics.tracking.app import create_app
+    from apercite_analytics.tracking.service import Collector
+
+    collector = Collector(settings, dictionary, publish=publish, worker=worker)
+    if worker is None:
+        log.info("collecting on %s", _where(settings, dictionary))
+    options = {"host": settings.collector.host, "port": settings.collector.port} if sock is None else {}
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(collector),
+            log_config=None,
+            access_log=False,
+            server_header=False,
+            timeout_graceful_shutdown=30,
+            lifespan="on",
+            **options,
+        )
     )
-    return EXIT_OK
+    server.run(sockets=None if sock is None else [sock])
+
+
+def _where(settings, dictionary) -> str:
+    return f"http://{settings.collector.listen}/v1/events ({len(dictionary.events)} event definitions)"
+
+
+def _serve_worker(settings, dictionary, sock, publish, number: int) -> None:
+    """A worker process: one collector on the shared socket; a failure is one line and exit status 1."""
+    import sys
+
+    try:
+        _serve(settings, dictionary, sock, publish, number)
+    except AnalyticsError as exc:
+        log.error("collector worker %d: %s", number, exc)
+        sys.exit(EXIT_FAILED)

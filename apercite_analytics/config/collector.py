@@ -40,6 +40,7 @@ class CollectorSettings:
     batch_size: int = 1000  # events per write (one transaction)
     flush_every: float = 1.0  # seconds: a smaller batch is written after this long
     queue_size: int = 100_000  # validated events waiting for the database; beyond that they are dropped (503)
+    workers: int = 1  # processes sharing the port (tracking/workers.py): about one per core
 
     def check(self, where: str) -> None:
         if self.url is not None:
@@ -64,6 +65,7 @@ class CollectorSettings:
             ("burst", 1, 1_000_000),
             ("batch_size", 1, 100_000),
             ("queue_size", 1, 10_000_000),
+            ("workers", 1, 64),
         ):
             if not low <= getattr(self, name) <= high:
                 raise ConfigError(f"{where}.{name}: must be between {low} and {high}, got {getattr(self, name)}")

@@ -27,6 +27,7 @@ as `file:line: name: field: message`, like the metric definitions'.
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -57,7 +58,9 @@ class Property:
             return isinstance(value, bool)
         if self.type == "integer":
             return isinstance(value, int) and not isinstance(value, bool)
-        return isinstance(value, int | float) and not isinstance(value, bool)
+        if isinstance(value, float):
+            return math.isfinite(value)  # JSON has no infinity, but `1e999` decodes to one
+        return isinstance(value, int) and not isinstance(value, bool)
 
 
 @dataclass(frozen=True)

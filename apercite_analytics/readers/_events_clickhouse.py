@@ -87,7 +87,8 @@ class ClickHouseEventsSQL(EventsSQL):
         picks = ", ".join(f"if(top IS NULL, NULL, pct[{i}]) AS {k}" for i, k in enumerate(PERCENTILES, 1))
         return self._text(f"SELECT hr, ev_name, events, users, {picks}, top FROM ({inner}) ORDER BY hr, ev_name")
 
-    def daily(self) -> TextClause:
+    def daily(self, one_day: bool = False) -> TextClause:
+        """One statement for one day or many: each user's active days as an array (see the module doc)."""
         c = self.c
         per_user = (
             f"SELECT {c['name']} AS ev_name, groupUniqArray(toUInt32(toDate({c['time']}, 'UTC'))) AS days "

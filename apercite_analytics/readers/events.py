@@ -232,7 +232,7 @@ class ReadEvents:
                     **bounds,
                 }
                 try:
-                    rows = streamed.execute(sql.daily(), params)
+                    rows = streamed.execute(sql.daily(one_day=first == last), params)
                     yield from self.daily_records(rows, first, last, names)
                 except SQLAlchemyError as exc:
                     raise sources.error(s.source, exc, f"daily distinct users of {s.table!r}") from None

@@ -59,6 +59,7 @@ from apercite_analytics.run.result import NodeStats, Reporter  # noqa: E402
 log = logging.getLogger("apercite_analytics")
 PROGRESS_EVERY = 10.0
 QUEUE_RECORDS = 256  # records waiting before a node (Bonobo's default is 8,192: 4M values of an `sql` backfill)
+TICK = 0.02  # seconds between the graph's looks at its nodes (each is a check and a TICK event)
 WAIT = 0.2  # seconds a node waits on an empty input before Bonobo's loop looks around (its tick)
 mondrian.formatters._Style._defaults = None
 os.environ.setdefault("QUIET", "1")
@@ -172,6 +173,7 @@ def context_type(reporter: Reporter) -> type[GraphExecutionContext]:
 
     class GraphContext(GraphExecutionContext):
         NodeExecutionContextType = NodeContext
+        TICK_PERIOD = TICK  # how soon the run sees that its last node ended (Bonobo's: 0.25 s)
 
     return GraphContext
 

@@ -26,6 +26,7 @@ from apercite_analytics.errors import SourceError
 from apercite_analytics.writers.claims import Claims
 
 AHEAD = 1024  # records a chain's thread may read ahead of the graph
+AHEAD_VALUES = 32_768  # … and metric values: 64 records of an `sql` backfill with 500 metrics a record
 _END, _TIMEOUT = object(), object()
 
 
@@ -105,27 +106,31 @@ class GuardedChain:
 
 
 class _Pipe:
-    """Records from a chain's thread to the graph's, at most AHEAD waiting. A deque and two events
-    rather than a `queue.Queue`: the graph's thread takes what is there without a thread switch per
-    record (a Queue cost about 40 µs a record under load, this about 2)."""
+    """Records from a chain's thread to the graph's, at most AHEAD records and AHEAD_VALUES values
+    waiting (a record weighs its metrics: memory stays flat however wide the reader's records are).
+    A deque and two events rather than a `queue.Queue`: the graph's thread takes what is there
+    without a thread switch per record (a Queue cost about 40 µs a record under load, this about 2)."""
 
     def __init__(self) -> None:
         self.items: deque = deque()
         self.ready = threading.Event()  # set when items are there (or may be)
         self.room = threading.Event()  # set when the reader may add more
         self.stop = threading.Event()  # set when the graph no longer listens
+        self.added = self.taken = 0  # metric values put and got: each counter has one writer thread
 
     def put(self, item: Any) -> bool:
-        while len(self.items) >= AHEAD:
+        weight = len(item[1]) if type(item) is tuple and len(item) == 2 and type(item[1]) is dict else 1
+        while len(self.items) >= AHEAD or self.added - self.taken >= AHEAD_VALUES:
             self.room.clear()
-            if len(self.items) < AHEAD:
+            if len(self.items) < AHEAD and self.added - self.taken < AHEAD_VALUES:
                 break
             if self.stop.is_set():
                 return False
             self.room.wait(0.2)
         if self.stop.is_set():
             return False
-        self.items.append(item)  # then signal: the reader's append is seen before the graph waits again
+        self.added += weight
+        self.items.append((item, weight))  # then signal: the reader's append is seen before the graph waits again
         if not self.ready.is_set():
             self.ready.set()
         return True
@@ -134,7 +139,7 @@ class _Pipe:
         """The next item, or _TIMEOUT once `until` (monotonic) passed."""
         while True:
             try:
-                item = self.items.popleft()
+                item, weight = self.items.popleft()
             except IndexError:
                 self.ready.clear()
                 if self.items:
@@ -142,6 +147,7 @@ class _Pipe:
                 if not self.ready.wait(max(0.0, until - time.monotonic())):
                     return _TIMEOUT
                 continue
+            self.taken += weight
             if not self.room.is_set():
                 self.room.set()
             return item

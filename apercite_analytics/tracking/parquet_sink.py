@@ -17,7 +17,6 @@ pyarrow is the `parquet` extra.
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
@@ -27,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from apercite_analytics.files import atomic_path
-from apercite_analytics.tracking.sinks import COLUMNS, SinkError, StoredEvent
+from apercite_analytics.tracking.sinks import COLUMNS, SinkError, StoredEvent, properties_json
 
 PARTITION = "day"  # the folder key the reader's hive partitioning expects
 
@@ -66,7 +65,7 @@ def columns(events: Sequence[StoredEvent]) -> dict[str, list[Any]]:
         "created_at": [e.created_at.astimezone(UTC) for e in events],
         "user_id": [e.user_id for e in events],
         "duration_ms": [e.duration_ms for e in events],
-        "properties": [json.dumps(e.properties, separators=(",", ":"), sort_keys=True) for e in events],
+        "properties": [properties_json(e.properties) for e in events],
         "key_id": [e.key_id for e in events],
         "received_at": [e.received_at.astimezone(UTC) for e in events],
     }

@@ -4,8 +4,10 @@ Counted per UTC hour and written, like the job's `etl.*` metrics, as hourly valu
 (`collector.events.accepted`, `.bad`, `.dropped`, `collector.sdk.dropped`,
 `collector.requests.refused`, `collector.latency.p50/.p99` in ms) into the metric store every
 minute and at shutdown, and as a Prometheus textfile (counters since the process started).
-One collector process per store: a second one would overwrite the first one's hours; a
-restart within an hour starts that hour's counts again from zero.
+With several workers (`[collector] workers`), each worker sends its `snapshot()` to the parent,
+which adds them up (`combined`) and writes them: one writer per store. Two separate collectors
+on one store would overwrite each other's hours; a restart within an hour starts that hour's
+counts again from zero.
 """
 
 from __future__ import annotations
@@ -37,6 +39,41 @@ class CollectorMetrics:
         self._hours: dict[datetime, dict[str, int]] = {}
         self._latency: dict[datetime, tuple[list[float], list[int]]] = {}  # samples, [seen]
         self.started = utcnow()
+        self.pending = 0  # events queued for the database, as last reported (combined metrics only)
+
+    def snapshot(self, pending: int) -> dict:
+        """Everything counted so far, as plain data (what a worker sends to the parent)."""
+        with self._lock:
+            return {
+                "totals": dict(self.totals),
+                "refusals": dict(self.refusals),
+                "hours": {hour: dict(counts) for hour, counts in self._hours.items()},
+                "latency": {hour: (list(samples), seen[0]) for hour, (samples, seen) in self._latency.items()},
+                "started": self.started,
+                "pending": pending,
+            }
+
+    @classmethod
+    def combined(cls, snapshots: list[dict]) -> CollectorMetrics:
+        """The sum of several workers' snapshots (latency: their samples together, at most SAMPLES a
+        worker, so a quantile weighs each worker by the requests it sampled)."""
+        metrics = cls()
+        for snapshot in snapshots:
+            for what, n in snapshot["totals"].items():
+                metrics.totals[what] += n
+            for status, n in snapshot["refusals"].items():
+                metrics.refusals[status] += n
+            for hour, counts in snapshot["hours"].items():
+                mine = metrics._hours.setdefault(hour, dict.fromkeys(COUNTS, 0))
+                for what, n in counts.items():
+                    mine[what] += n
+            for hour, (samples, seen) in snapshot["latency"].items():
+                mine_samples, mine_seen = metrics._latency.setdefault(hour, ([], [0]))
+                mine_samples.extend(samples)
+                mine_seen[0] += seen
+            metrics.started = min(metrics.started, snapshot["started"])
+            metrics.pending += snapshot["pending"]
+        return metrics
 
     def count(self, what: str, n: int = 1, *, status: int | None = None) -> None:
         if n <= 0:

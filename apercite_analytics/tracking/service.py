@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,8 +58,19 @@ class Answer:
 class Collector:
     """One running collector: `accept` a request's body, `close` to flush everything."""
 
-    def __init__(self, settings: Settings, dictionary: Dictionary, *, init: bool = False, metrics_every: float = 0):
-        self.settings, self.config = settings, settings.collector
+    def __init__(
+        self,
+        settings: Settings,
+        dictionary: Dictionary,
+        *,
+        init: bool = False,
+        metrics_every: float = 0,
+        publish: Callable[[dict], None] | None = None,
+        worker: int | None = None,
+    ):
+        """`publish`: a worker's way to hand its metrics' snapshot to the parent, which writes them;
+        `worker`: its number, shown by /health."""
+        self.settings, self.config, self.publish, self.worker = settings, settings.collector, publish, worker
         self.validator, self.sink = pipeline(settings, dictionary, init=init)
         self.metrics = CollectorMetrics()
         self.limiter = RateLimiter(self.config.rate_limit, self.config.burst)
@@ -107,25 +119,18 @@ class Collector:
     def healthy(self) -> Answer:
         pending = self.writer.pending()
         ok = self.writer.alive() and self._reporter.is_alive() and pending < self.config.queue_size * 0.9
-        return Answer(200 if ok else 503, {"status": "ok" if ok else "busy", "queued": pending})
+        body: dict[str, Any] = {"status": "ok" if ok else "busy", "queued": pending}
+        if self.worker is not None:
+            body["worker"] = self.worker
+        return Answer(200 if ok else 503, body)
 
     def report(self) -> None:
-        """Write the collector's own metrics into the store and the textfile (errors logged, not raised)."""
-        from apercite_analytics.store.handle import Store
-
-        monitoring = self.settings.monitoring
-        if monitoring.store:
-            try:
-                with Store(self.settings.store.url) as store:
-                    store.prepare()
-                    store.values().upsert("hourly", self.metrics.hourly_values())
-            except AnalyticsError as exc:
-                log.error("collector metrics: %s", exc)
-        if monitoring.textfile:
-            try:
-                write_atomic(monitoring.textfile, self.metrics.textfile(self.writer.pending()))
-            except OSError as exc:
-                log.error("monitoring.textfile: cannot write %s: %s", monitoring.textfile, exc.strerror or exc)
+        """Write the collector's own metrics into the store and the textfile (errors logged, not raised),
+        or, in a worker, hand them to the parent."""
+        if self.publish is not None:
+            self.publish(self.metrics.snapshot(self.writer.pending()))
+        else:
+            write_metrics(self.settings, self.metrics, self.writer.pending())
 
     def _report_every(self, seconds: float) -> None:
         while not self._stop.wait(seconds):
@@ -138,11 +143,35 @@ class Collector:
         self._reporter.join(5)
         self.report()
         self.sink.close()
-        totals = self.metrics.totals
-        log.info(
-            "collector stopped: %d events accepted, %d bad, %d dropped, %d requests refused",
-            totals["accepted"],
-            totals["bad"],
-            totals["dropped"],
-            totals["refused"],
-        )
+        if self.publish is None:  # a worker's parent says it for all of them
+            stopped(self.metrics)
+
+
+def write_metrics(settings: Settings, metrics: CollectorMetrics, pending: int) -> None:
+    """The collector's own metrics into the store and the textfile (errors logged, not raised)."""
+    from apercite_analytics.store.handle import Store
+
+    monitoring = settings.monitoring
+    if monitoring.store:
+        try:
+            with Store(settings.store.url) as store:
+                store.prepare()
+                store.values().upsert("hourly", metrics.hourly_values())
+        except AnalyticsError as exc:
+            log.error("collector metrics: %s", exc)
+    if monitoring.textfile:
+        try:
+            write_atomic(monitoring.textfile, metrics.textfile(pending))
+        except OSError as exc:
+            log.error("monitoring.textfile: cannot write %s: %s", monitoring.textfile, exc.strerror or exc)
+
+
+def stopped(metrics: CollectorMetrics) -> None:
+    totals = metrics.totals
+    log.info(
+        "collector stopped: %d events accepted, %d bad, %d dropped, %d requests refused",
+        totals["accepted"],
+        totals["bad"],
+        totals["dropped"],
+        totals["refused"],
+    )

@@ -12,7 +12,6 @@ more than `db upgrade`; an app database gets them from `collect --init-table` (`
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 
@@ -25,13 +24,10 @@ from apercite_analytics.errors import describe_db_error
 from apercite_analytics.store.bulk import _ChunkReader  # the store's COPY reader, written once
 from apercite_analytics.store.models import BadEvent, Event
 from apercite_analytics.store.schema import open_engine
-from apercite_analytics.tracking.sinks import COLUMNS, SinkError, StoredEvent
+from apercite_analytics.tracking.sinks import COLUMNS, SinkError, StoredEvent, properties_json
 from apercite_analytics.tracking.validation import BadRow
 
 TABLES = [Event.__table__, BadEvent.__table__]
-
-
-_json = json.JSONEncoder(separators=(",", ":"), sort_keys=True).encode  # ASCII only: no tab or newline inside
 
 
 class SQLSink:
@@ -86,7 +82,7 @@ class SQLSink:
             "created_at": self._moment(event.created_at),
             "user_id": event.user_id,
             "duration_ms": event.duration_ms,
-            "properties": _json(event.properties),
+            "properties": properties_json(event.properties),
             "key_id": event.key_id,
             "received_at": self._moment(event.received_at),
         }
@@ -99,7 +95,7 @@ class SQLSink:
             "user_id": bad.user_id,
             "key_id": bad.key_id,
             "reason": bad.reason[:1000],
-            "properties": _json(bad.types),
+            "properties": properties_json(bad.types),
         }
 
     def _copy(self, connection: Connection, events: Sequence[StoredEvent]) -> None:
@@ -125,7 +121,7 @@ def copy_lines(events: Sequence[StoredEvent]) -> Iterator[bytes]:
     for start in range(0, len(events), 1000):
         lines = []
         for e in events[start : start + 1000]:
-            properties = _json(e.properties) if e.properties else "{}"
+            properties = properties_json(e.properties)
             fields = (
                 e.name,
                 e.created_at.isoformat() if e.created_at is not None else None,

@@ -126,48 +126,68 @@ class Validator:
     ) -> StoredEvent | BadRow:
         """One event: a StoredEvent, or a BadRow saying why not."""
         if not isinstance(event, dict):
-            return BadRow(f"events[{index}]: expected an object, got {json_type(event)}", received_at, self._key_id)
+            return BadRow(f"events[{index}]: expected an object, got {json_type(event)}", received_at, self.key_id)
         name = event.get("name")
         definition = self.definitions.get(name) if isinstance(name, str) else None  # a defined name is a valid one
-        shown = name if definition is not None or (isinstance(name, str) and NAME.match(name)) else None
-        user, user_problem = self._user(event.get("user_id"))
-        raw_properties = event.get("properties")
-
-        def bad(reason: str, created: datetime | None = None) -> BadRow:
-            types = {}  # the JSON types of what was sent; keys that are no property name are left out: they may be data
-            if isinstance(raw_properties, dict):
-                types = {k: json_type(v) for k, v in raw_properties.items() if isinstance(k, str) and NAME.match(k)}
-            return BadRow(reason, received_at, self._key_id, shown, created, user, types)
-
-        if not isinstance(name, str):
-            return bad(f"name: expected a string, got {json_type(name)}")
-        if shown is None:
-            return bad("name: not an event name (a-z, 0-9 and _, starting with a letter, at most 100)")
         if definition is None:
-            return bad(f"unknown event {name!r} (not in the event definitions)")
+            return self._bad(event, name, self._name_problem(name), received_at)
         created, problem = self._moment(event.get("at"), received_at)
         if problem:
-            return bad(problem, created)
-        if user_problem:
-            return bad(user_problem, created)
-        duration, problem = _duration(event.get("duration_ms"), definition)
+            return self._bad(event, name, problem, received_at, created)
+        user, problem = self._user(event.get("user_id"))
         if problem:
-            return bad(problem, created)
-        if raw_properties is not None and not isinstance(raw_properties, dict):
-            return bad(f"properties: expected an object, got {json_type(raw_properties)}", created)
+            return self._bad(event, name, problem, received_at, created)
+        duration = event.get("duration_ms")
+        if duration is not None:
+            duration, problem = _duration(duration, definition)
+            if problem:
+                return self._bad(event, name, problem, received_at, created, user)
+        sent = event.get("properties")
+        if sent is None:
+            sent = {}
+        elif not isinstance(sent, dict):
+            problem = f"properties: expected an object, got {json_type(sent)}"
+            return self._bad(event, name, problem, received_at, created, user)
         kept: dict[str, Any] = {}
-        sent = raw_properties or {}
         for key, spec in definition.properties.items():
             value = context.get(key) if key in CONTEXT else sent.get(key)
             if value is None:
                 continue
             if not spec.accepts(value):
-                return bad(f"properties.{key}: expected {spec.type}, got {json_type(value)}", created)
+                got = json_type(value)  # the same type: a number too large for a double (`1e999`)
+                problem = f"properties.{key}: expected {spec.type}, got {got if got != spec.type else 'infinity'}"
+                return self._bad(event, name, problem, received_at, created, user)
             kept[key] = value if spec.keep else self.pseudonymize(value)
-        return StoredEvent(name, created, user, duration, self._key_id, received_at, kept)
+        return StoredEvent(name, created, user, duration, self.key_id, received_at, kept)
+
+    def _name_problem(self, name: Any) -> str:
+        if not isinstance(name, str):
+            return f"name: expected a string, got {json_type(name)}"
+        if not NAME.match(name):
+            return "name: not an event name (a-z, 0-9 and _, starting with a letter, at most 100)"
+        return f"unknown event {name!r} (not in the event definitions)"
+
+    def _bad(
+        self,
+        event: dict,
+        name: Any,
+        reason: str,
+        received_at: datetime,
+        created: datetime | None = None,
+        user: str | None = None,
+    ) -> BadRow:
+        """A refused event as kept: its name only if it is a name, its user's pseudonym, its properties' types."""
+        shown = name if isinstance(name, str) and (name in self.definitions or NAME.match(name)) else None
+        if user is None:
+            user, _ = self._user(event.get("user_id"))
+        sent = event.get("properties")
+        types = {}  # the JSON types of what was sent; keys that are no property name are left out: they may be data
+        if isinstance(sent, dict):
+            types = {k: json_type(v) for k, v in sent.items() if isinstance(k, str) and NAME.match(k)}
+        return BadRow(reason, received_at, self.key_id, shown, created, user, types)
 
     @property
-    def _key_id(self) -> str:
+    def key_id(self) -> str:
         return self.pseudonymize.key_id
 
     def _user(self, value: Any) -> tuple[str | None, str | None]:
