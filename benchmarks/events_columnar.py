@@ -127,8 +127,10 @@ def load_chdb(path: Path, folder: Path) -> float:
 
 def reader_child(url: str, table_: str, scenario: str) -> None:
     """The reader alone (connect, reflect, both statements, records; no graph, no store), in this
-    process: prints its seconds, peak RSS and a digest of the records (durations rounded to 9
-    significant digits), so that the stores can be checked to give the same values."""
+    process — in the hourly scenario, the run of the day that finds yesterday final: its hours and
+    yesterday's `users`, `.7d`, `.28d` (the once-a-day work) — and prints its seconds, peak RSS and
+    a digest of the records (durations rounded to 9 significant digits), so that the stores can be
+    checked to give the same values."""
     import hashlib
 
     from apercite_analytics.config.load import parse
@@ -145,8 +147,11 @@ def reader_child(url: str, table_: str, scenario: str) -> None:
     )
     now = utcnow()
     marks = Watermarks()
-    if scenario == "hourly":
-        marks.advance("events", table_, floor_hour(now) - timedelta(hours=1))
+    if scenario == "hourly":  # the once-a-day run: the last hours, and yesterday's daily values (now final)
+        yesterday = datetime.combine(now.date() - timedelta(days=1), datetime.min.time(), UTC)
+        marks = Watermarks(
+            {("events", table_): floor_hour(now) - timedelta(hours=1), ("events", f"{table_} days"): yesterday}
+        )
     window = Window(now=now, since=now - timedelta(days=30)) if scenario == "backfill" else Window(now=now)
     [node] = events.chains(settings.readers["events"], window)["events"]
     started, cpu = time.monotonic(), time.process_time()

@@ -215,20 +215,24 @@ def test_hourly_and_daily_aggregates_match_a_reference(source):
     assert_close(daily, expected_daily)
 
 
-def test_daily_values_over_many_days_match_a_reference(source):
-    # users come back after gaps of every length (1 to 40 days): spans that overlap, touch and part
-    rng = random.Random(11)
-    start = at("2026-10-01 00:00:00")
-    rows = [
+def returning_users(seed: int, start: str, days: int, count: int) -> list[tuple]:
+    """`count` logins and exports of 25 users over `days` days: users come back after gaps of every
+    length (1 to 40 days), so their spans overlap, touch and part."""
+    rng = random.Random(seed)
+    first = at(f"{start} 00:00:00")
+    return [
         (
             rng.choice(["login", "export"]),
-            start + timedelta(minutes=rng.randrange(50 * 24 * 60)),
+            first + timedelta(minutes=rng.randrange(days * 24 * 60)),
             rng.randrange(25),
             None,
         )
-        for _ in range(400)
+        for _ in range(count)
     ]
-    rows = [r for r in rows if r[1] < NOW]
+
+
+def test_daily_values_over_many_days_match_a_reference(source):
+    rows = [r for r in returning_users(11, "2026-10-01", days=50, count=400) if r[1] < NOW]
     source.insert(rows)
     _, daily = split(read(source.url, backfill("2026-11-01", "2026-11-20T16:00")))
     days = [date(2026, 11, 1) + timedelta(days=d) for d in range(20)]
@@ -240,17 +244,7 @@ def test_daily_values_over_many_days_match_a_reference(source):
 def test_one_day_at_a_time_gives_the_reference_daily_values(source):
     # the once-a-day run reads one day (its own statement): the same values as the reference, with users
     # who come back after gaps of every length and on the windows' edges (days 1, 7 and 28 back)
-    rng = random.Random(12)
-    start = at("2026-10-10 00:00:00")
-    rows = [
-        (
-            rng.choice(["login", "export"]),
-            start + timedelta(minutes=rng.randrange(40 * 24 * 60)),
-            rng.randrange(25),
-            None,
-        )
-        for _ in range(300)
-    ]
+    rows = returning_users(12, "2026-10-10", days=40, count=300)
     day = date(2026, 11, 12)
     for back, clock in (
         (0, "00:00:00"),

@@ -71,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _serve(settings, dictionary, sock=None, publish=None, worker: int | None = None) -> None:
-    """One collector served by uvicorn: on its own port, or on the parent's socket as a worker."""
+    """One collector served by uvicorn: on the configured port, or on a worker's own socket."""
     import uvicorn
 
     from apercite_analytics.tracking.app import create_app
@@ -105,6 +105,6 @@ def _serve_worker(settings, dictionary, sock, publish, number: int) -> None:
 
     try:
         _serve(settings, dictionary, sock, publish, number)
-    except AnalyticsError as exc:
-        log.error("collector worker %d: %s", number, exc)
+    except Exception as exc:  # noqa: BLE001 — the parent names the worker that stopped; no traceback
+        log.error("collector worker %d: %s", number, exc if isinstance(exc, AnalyticsError) else type(exc).__name__)
         sys.exit(EXIT_FAILED)
