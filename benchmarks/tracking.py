@@ -287,7 +287,7 @@ def run(runs: int, events: int = 200_000, single: int = 3_000, log=print) -> tup
         ratio = median([o / p for o, p in zip(ours, figures["per-event"], strict=True)])
         rows += [
             [
-                f"collector, {workers} worker(s), batches of 100, {events:,} events, events/s",
+                f"collector, workers = {workers}, batches of 100, {events:,} events, events/s",
                 f"{median(ours):,.0f} {spread(ours)}",
             ],
             ["  ratio (collector / one INSERT per event)", f"{ratio:.1f}×"],
@@ -300,7 +300,7 @@ def run(runs: int, events: int = 200_000, single: int = 3_000, log=print) -> tup
         ],
         *(
             [
-                f"single-event POST requests/s, {w} worker(s)",
+                f"single-event POST requests/s, workers = {w}",
                 f"{median(figures[f'single{w}']):,.0f} {spread(figures[f'single{w}'])}",
             ]
             for w in WORKERS
@@ -320,7 +320,7 @@ def main(argv: list[str] | None = None) -> int:
     text, figures = run(1 if args.quick else args.runs, log=lambda m: print(f"  … {m}", file=sys.stderr), **sizes)
     print(text)
     print(f"track(): {figures['track'] * 1e6:.2f} µs median (target < 5 µs)")
-    speeds = ", ".join(f"{figures[f'ours{w}']:,.0f} events/s with {w} worker(s)" for w in WORKERS)
+    speeds = ", ".join(f"{figures[f'ours{w}']:,.0f} events/s with workers = {w}" for w in WORKERS)
     print(f"collector into PostgreSQL: {speeds} (target ≥ 50,000 on 2 cores)")
     return 0
 

@@ -30,6 +30,7 @@ TIMER = DEPLOY / "systemd" / "apercite-analytics.timer"
 REPORT_CRONTAB = DEPLOY / "cron" / "apercite-analytics-report"
 REPORT_SERVICE = DEPLOY / "systemd" / "apercite-analytics-report.service"
 REPORT_TIMER = DEPLOY / "systemd" / "apercite-analytics-report.timer"
+COLLECTOR_SERVICE = DEPLOY / "systemd" / "apercite-analytics-collector.service"
 # The deployment paths the files name, replaced by temporary ones in the tests.
 HOME, LOG, VENV_PYTHON = "/srv/apercite-analytics", "/var/log/apercite-analytics/cron.log", ".venv/bin/python"
 UNIT_PYTHON = "/opt/apercite-analytics/.venv/bin/python"
@@ -143,13 +144,14 @@ def test_the_systemd_units_carry_the_promised_settings():
     assert timer["Install"]["WantedBy"] == "timers.target"
 
 
-def verify(analyze: str, service: Path, timer: Path, folder: Path) -> None:
-    """`systemd-analyze verify` the two units (ExecStart's Python pointed at this one) says nothing."""
+def verify(analyze: str, service: Path, timer: Path | None, folder: Path) -> None:
+    """`systemd-analyze verify` the units (ExecStart's Python pointed at this one) says nothing."""
     text = service.read_text(encoding="utf-8")
     (folder / service.name).write_text(text.replace(UNIT_PYTHON, sys.executable), encoding="utf-8")
-    shutil.copy(timer, folder / timer.name)
+    if timer is not None:
+        shutil.copy(timer, folder / timer.name)
     result = subprocess.run(
-        [analyze, "verify", service.name, timer.name],
+        [analyze, "verify", service.name, *([timer.name] if timer is not None else [])],
         cwd=folder,
         capture_output=True,
         text=True,
@@ -219,3 +221,17 @@ def test_the_report_units_verify_and_run_on_mondays(tmp_path):
         [analyze, "calendar", "Mon *-*-* 06:30:00 UTC"], capture_output=True, text=True, timeout=60
     )
     assert "Normalized form: Mon *-*-* 06:30:00 UTC" in calendar.stdout, calendar
+
+
+# -- the collector ----------------------------------------------------------------------------------
+
+
+def test_the_collector_unit_verifies_and_is_restarted_when_it_fails(tmp_path):
+    run = unit(COLLECTOR_SERVICE)["Service"]
+    assert run["ExecStart"] == f"{UNIT_PYTHON} -m apercite_analytics collect"
+    assert run["User"] == "apercite-analytics" and run["EnvironmentFile"] == unit(SERVICE)["Service"]["EnvironmentFile"]
+    # a dead worker makes the collector exit 1 (tracking/workers.py); SIGTERM writes the queue first
+    assert run["Restart"] == "on-failure" and run["KillSignal"] == "SIGTERM" and run["TimeoutStopSec"] == "90s"
+    analyze = shutil.which("systemd-analyze")
+    assert analyze, "systemd-analyze is needed (Debian: apt-get install systemd; .ci/run installs it)"
+    verify(analyze, COLLECTOR_SERVICE, None, tmp_path)
