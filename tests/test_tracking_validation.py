@@ -5,7 +5,7 @@ PostgreSQL, MariaDB and SQLite."""
 from __future__ import annotations
 
 import dataclasses
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from sqlalchemy import create_engine, func, select
@@ -72,6 +72,28 @@ def test_pseudonyms_are_hmac_sha256_whether_remembered_or_not(monkeypatch):
         assert len(pseudonymous._memo) <= 50
     assert pseudonymous(True) == pseudonymous("True") and pseudonymous(42) == pseudonymous("42")
     assert "alice" not in repr(pseudonymous) and "first-key" not in repr(pseudonymous)
+
+
+def test_workers_metrics_add_up_and_keep_the_last_two_hours_only(monkeypatch):
+    from apercite_analytics.tracking import selfmetrics
+    from apercite_analytics.tracking.selfmetrics import CollectorMetrics
+
+    workers = [CollectorMetrics(), CollectorMetrics()]
+    clock = [datetime(2026, 12, 1, 5, 10, tzinfo=UTC)]
+    monkeypatch.setattr(selfmetrics, "utcnow", lambda: clock[0])
+    for hour in range(5):  # a long-running worker: five hours of counts and latencies
+        clock[0] = datetime(2026, 12, 1, 5 + hour, 10, tzinfo=UTC)
+        for n, metrics in enumerate(workers, 1):
+            metrics.count("accepted", 10 * n)
+            metrics.latency(0.001 * n)
+    snapshots = [metrics.snapshot(pending=n) for n, metrics in enumerate(workers, 1)]
+    assert all(len(s["hours"]) == len(s["latency"]) == 2 for s in snapshots)  # not every hour, every minute
+    combined = CollectorMetrics.combined(snapshots)
+    assert combined.totals["accepted"] == 5 * 30 and combined.pending == 3
+    values = combined.hourly_values()
+    assert values[("collector.events.accepted", date(2026, 12, 1), 9)] == 30  # both workers' hour 9
+    assert ("collector.events.accepted", date(2026, 12, 1), 7) not in values
+    assert values[("collector.latency.p99", date(2026, 12, 1), 9)] == 2.0  # ms, the pooled samples
 
 
 def test_a_number_property_must_be_finite():

@@ -28,7 +28,7 @@ class Pseudonymizer:
     The keyed state is made once and copied per value (the key's two padded blocks are not hashed
     again: 1.0 µs instead of 1.7), and recent pseudonyms are remembered: the same user, or a property
     with few values, costs a dict look-up. The memo lives in this process only, is bounded, and
-    is emptied when full; it changes no result (`tests/test_tracking_privacy.py`).
+    is emptied when full; it changes no result (`tests/test_tracking_validation.py`).
     """
 
     def __init__(self, key: bytes, key_id: str):

@@ -42,8 +42,10 @@ class CollectorMetrics:
         self.pending = 0  # events queued for the database, as last reported (combined metrics only)
 
     def snapshot(self, pending: int) -> dict:
-        """Everything counted so far, as plain data (what a worker sends to the parent)."""
+        """What is counted, as plain data (what a worker sends to the parent): the totals, and the
+        last two hours, as `hourly_values` writes them (older ones are forgotten here too)."""
         with self._lock:
+            self._forget_old_hours()
             return {
                 "totals": dict(self.totals),
                 "refusals": dict(self.refusals),
@@ -75,6 +77,13 @@ class CollectorMetrics:
             metrics.pending += snapshot["pending"]
         return metrics
 
+    def _forget_old_hours(self) -> None:
+        """Keep the last two hours (the lock held): older ones were written for the last time."""
+        for hour in sorted(self._hours)[:-2]:
+            del self._hours[hour]
+        for hour in sorted(self._latency)[:-2]:
+            del self._latency[hour]
+
     def count(self, what: str, n: int = 1, *, status: int | None = None) -> None:
         if n <= 0:
             return
@@ -99,10 +108,7 @@ class CollectorMetrics:
         """`{(name, date, hour): value}` of the hours counted so far; hours before the last two are forgotten."""
         values: dict[tuple[str, object, int], float] = {}
         with self._lock:
-            for hour in sorted(self._hours)[:-2]:
-                del self._hours[hour]
-            for hour in sorted(self._latency)[:-2]:
-                del self._latency[hour]
+            self._forget_old_hours()
             for hour, counts in self._hours.items():
                 for what, name in COUNTS.items():
                     values[(name, hour.date(), hour.hour)] = counts[what]
