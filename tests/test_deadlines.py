@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 from support.drip_server import DripServer
+from support.http_answers import AnsweringServer
 from support.ports import free_port
 from support.textfile import parse_textfile
 
@@ -119,30 +120,6 @@ retries = 0
     db.close()
 
 
-class BadPayload:
-    """An HTTP server that answers 200 with something that is not JSON."""
-
-    def __init__(self) -> None:
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):  # noqa: N802
-                body = b"<html>maintenance</html>"
-                self.send_response(200)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args):
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-
 def test_chaos_healthy_sources_are_written_exactly_and_every_failure_is_told_the_same_everywhere(
     tmp_path, website, pg_url
 ):
@@ -151,7 +128,8 @@ def test_chaos_healthy_sources_are_written_exactly_and_every_failure_is_told_the
     timing out, a bad payload. It ends within the run deadline, writes every healthy value exactly,
     exits 1, and stderr, run_log and the textfile agree."""
     (tmp_path / "usage.json").write_text('{"accounts": {"active": 41, "trial": 7.5}}')
-    drip, bad = DripServer(interval=0.1, size=5000), BadPayload()
+    drip, bad = DripServer(interval=0.1, size=5000), AnsweringServer()
+    bad.answer("/usage", (200, b"<html>maintenance</html>"))  # 200, and not JSON
     config = tmp_path / "analytics.toml"
     config.write_text(f"""
 [run]
